@@ -1,0 +1,1 @@
+"""Analytics: funnel, sources, cost and speed-to-lead figures."""

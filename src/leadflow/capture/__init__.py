@@ -1,0 +1,1 @@
+"""Capture: the one intake flow that every source runs through."""

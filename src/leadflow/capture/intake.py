@@ -1,0 +1,359 @@
+"""The one intake flow: every source's submissions run these ordered steps.
+
+1. persist_raw   the submission is saved before anything else (by the caller, committed)
+2. normalize     fields are validated and normalized; failures quarantine the submission
+3. identify      an existing lead is matched by external id, email or phone
+4. upsert        the lead is created or updated, with a touch and a timeline entry
+5. score         scoring.services.leads_score
+6. qualify       scoring.services.leads_qualify
+7. route         routing.services.leads_route
+8. follow_ups    nurture.services.leads_schedule_follow_ups
+
+The flow works on a batch: one submission for the API, thousands for an import. Every step is
+set-based, so both forms share one implementation and give the same result. Each step's outcome
+and duration is appended to the submission's trace.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from leadflow.access.models import User
+from leadflow.capture.models import Outcome, Submission, SubmissionStatus
+from leadflow.core.db import bulk_update_fast
+from leadflow.capture.parse import ParsedSubmission, parse_submission
+from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
+from leadflow.leads.models import (
+    Activity,
+    ActivityKind,
+    Channel,
+    Consent,
+    ConsentState,
+    IdentityKind,
+    Lead,
+    LeadIdentity,
+    Source,
+    Touch,
+)
+from leadflow.leads.selectors import custom_field_specs
+from leadflow.leads.services import lead_apply_custom, lead_apply_values
+from leadflow.leads.steps import StepOutcome
+from leadflow.nurture.services import leads_schedule_follow_ups
+from leadflow.routing.services import leads_route
+from leadflow.scoring.services import leads_qualify, leads_score
+
+STEPS = ("persist_raw", "normalize", "identify", "upsert", "score", "qualify", "route", "follow_ups")
+
+# Fields the domain steps may change; saved once at the end of the flow.
+FLUSH_FIELDS = [
+    "score", "fit_score", "engagement_score", "grade", "stage", "status", "owner", "team",
+    "assigned_at", "qualified_at", "converted_at", "first_touch", "last_touch", "last_activity_at", "updated_at",
+]
+
+
+@dataclass(eq=False)
+class IntakeItem:
+    """One submission on its way through the flow."""
+
+    submission: Submission
+    parsed: ParsedSubmission | None = None
+    lead: Lead | None = None
+    group: "_Group | None" = None
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    touch: Touch | None = None
+
+    def note(self, step: str, status: str, summary: str, ms: float, **detail: Any) -> None:
+        entry = {"step": step, "status": status, "summary": summary, "ms": round(ms, 3)}
+        if detail:
+            entry["detail"] = detail
+        self.submission.trace.append(entry)
+
+
+@dataclass(eq=False)
+class _Group:
+    """The lead a run of items resolves to: an existing one, or one this batch creates."""
+
+    lead: Lead | None = None
+    existing_id: int | None = None
+    items: list[IntakeItem] = field(default_factory=list)
+    new_identities: list[tuple[str, str]] = field(default_factory=list)
+
+
+@contextmanager
+def _timed() -> Iterator[Callable[[], float]]:
+    start = time.perf_counter()
+    yield lambda: (time.perf_counter() - start) * 1000
+
+
+class IntakeFlow:
+    """Runs steps 2–8 over a batch of persisted submissions, inside the caller's transaction."""
+
+    def __init__(self, *, actor: User | None = None) -> None:
+        self.actor = actor
+        self.now = timezone.now()
+        self.specs: dict[str, CustomFieldSpec] = custom_field_specs()
+        self.activities: list[Activity] = []
+
+    def run(self, items: list[IntakeItem]) -> None:
+        for item in items:
+            item.submission.attempts += 1
+            item.submission.processed_at = self.now
+        with _timed() as elapsed:
+            self._normalize(items)
+        valid = [i for i in items if i.parsed is not None and not i.parsed.errors]
+        for item in items:
+            if item in valid:
+                item.note("normalize", "ok", "Fields are valid.", elapsed() / len(items))
+            else:
+                assert item.parsed is not None
+                item.submission.status = SubmissionStatus.QUARANTINED
+                item.submission.errors = item.parsed.errors
+                item.note("normalize", "failed", "Quarantined: " + "; ".join(item.parsed.errors.values()),
+                          elapsed() / len(items))
+        if valid:
+            self._identify(valid)
+            self._upsert(valid)
+            self._domain_steps(valid)
+            self._flush(valid)
+        bulk_update_fast(
+            [i.submission for i in items],
+            ["status", "outcome", "errors", "trace", "lead", "attempts", "processed_at", "source"],
+        )
+
+    # 2. normalize
+    def _normalize(self, items: list[IntakeItem]) -> None:
+        region = settings.LEADFLOW_DEFAULT_REGION
+        for item in items:
+            item.parsed = parse_submission(item.submission.payload, custom_fields=self.specs, default_region=region)
+
+    # 3. identify
+    def _identify(self, items: list[IntakeItem]) -> None:
+        with _timed() as elapsed:
+            keys_by_item = [self._identity_keys(item) for item in items]
+            wanted: dict[str, set[str]] = {}
+            for keys in keys_by_item:
+                for kind, value in keys:
+                    wanted.setdefault(kind, set()).add(value)
+            condition = Q(pk__in=[])
+            for kind, values in wanted.items():
+                condition |= Q(kind=kind, value__in=values)
+            known: dict[tuple[str, str], int] = {
+                (kind, value): lead_id
+                for kind, value, lead_id in LeadIdentity.objects.filter(condition).values_list("kind", "value", "lead_id")
+            }
+            groups: dict[tuple[str, str], _Group] = {}
+            existing: dict[int, _Group] = {}
+            notes = []
+            for item, keys in zip(items, keys_by_item, strict=True):
+                group, matched_by = None, None
+                for key in keys:
+                    if key in groups:
+                        group, matched_by = groups[key], key
+                        break
+                    if key in known:
+                        lead_id = known[key]
+                        group = existing.setdefault(lead_id, _Group(existing_id=lead_id))
+                        matched_by = key
+                        break
+                if group is None:
+                    group = _Group()
+                conflicts = []
+                for key in keys:
+                    owner = groups.get(key) or (existing.get(known[key]) if key in known else None)
+                    if owner is None:
+                        groups[key] = group
+                        group.new_identities.append(key)
+                    elif owner is not group:
+                        conflicts.append(f"{key[0]} {key[1]} belongs to another lead")
+                    groups.setdefault(key, group)
+                group.items.append(item)
+                item.group = group
+                if matched_by is None:
+                    notes.append(("new", "No existing lead matched: a new lead will be created.", conflicts))
+                else:
+                    notes.append(("matched", f"Matched an existing lead by {matched_by[0]}.", conflicts))
+        for item, (status, summary, conflicts) in zip(items, notes, strict=True):
+            detail = {"conflicts": conflicts} if conflicts else {}
+            item.note("identify", status, summary, elapsed() / len(items), **detail)
+
+    def _identity_keys(self, item: IntakeItem) -> list[tuple[str, str]]:
+        """Identity keys in matching priority: external id, then email, then phone."""
+        parsed = item.parsed
+        assert parsed is not None
+        keys = []
+        if parsed.external_id:
+            scope = item.submission.source_id or item.submission.channel
+            keys.append((IdentityKind.EXTERNAL_ID.value, f"{scope}:{parsed.external_id}"))
+        if email := parsed.values.get("email_normalized"):
+            keys.append((IdentityKind.EMAIL.value, email))
+        if phone := parsed.values.get("phone_e164"):
+            keys.append((IdentityKind.PHONE.value, phone))
+        return keys
+
+    # 4. upsert
+    def _upsert(self, items: list[IntakeItem]) -> None:
+        with _timed() as elapsed:
+            groups = list(dict.fromkeys(item.group for item in items if item.group is not None))
+            existing_ids = [g.existing_id for g in groups if g.existing_id is not None]
+            existing = Lead.objects.select_for_update().in_bulk(existing_ids) if existing_ids else {}
+            sources = self._sources(items)
+            new_leads = []
+            for group in groups:
+                if group.existing_id is not None:
+                    group.lead = existing[group.existing_id]
+                else:
+                    group.lead = Lead(created_at=self.now, updated_at=self.now)
+                    new_leads.append(group.lead)
+                for item in group.items:
+                    item.lead = group.lead
+                    item.changes = self._apply(item, group.lead, sources)
+            Lead.objects.bulk_create(new_leads)
+            new_ids = {lead.pk for lead in new_leads}
+            LeadIdentity.objects.bulk_create(
+                [
+                    LeadIdentity(lead=group.lead, kind=kind, value=value, created_at=self.now)
+                    for group in groups
+                    for kind, value in group.new_identities
+                ]
+            )
+            changed_existing = [g.lead for g in groups if g.lead is not None and g.lead.pk not in new_ids]
+            update_fields = {name for item in items if item.lead and item.lead.pk not in new_ids for name in item.changes}
+            if changed_existing and update_fields:
+                bulk_update_fast(changed_existing, sorted({f.split(".")[0] for f in update_fields} | {"updated_at"}))
+            seen: set[int] = set()
+            for item in items:
+                assert item.lead is not None
+                created = item.lead.pk in new_ids and item.lead.pk not in seen
+                seen.add(item.lead.pk)
+                item.submission.outcome = Outcome.CREATED if created else Outcome.UPDATED
+                item.submission.lead = item.lead
+            self._touches_and_timeline(items)
+        for item in items:
+            assert item.lead is not None
+            summary = (
+                f"Created lead {item.lead.pk}."
+                if item.submission.outcome == Outcome.CREATED
+                else f"Updated lead {item.lead.pk}: {', '.join(item.changes) or 'nothing changed'}."
+            )
+            item.note("upsert", item.submission.outcome, summary, elapsed() / len(items), changed=sorted(item.changes))
+
+    def _sources(self, items: list[IntakeItem]) -> dict[str, Source]:
+        """Sources named in payloads, by lowercase name; unknown names become new sources."""
+        names = {i.parsed.source_name for i in items if i.parsed and i.parsed.source_name}
+        if not names:
+            return {}
+        found = {s.name.lower(): s for s in Source.objects.filter(name__in=names)}
+        for name in names:
+            if name.lower() not in found:
+                found[name.lower()] = Source.objects.get_or_create(
+                    name=name, defaults={"channel": items[0].submission.channel}
+                )[0]
+        return found
+
+    def _apply(self, item: IntakeItem, lead: Lead, sources: dict[str, Source]) -> dict[str, list[Any]]:
+        parsed = item.parsed
+        assert parsed is not None
+        source = sources.get(parsed.source_name.lower()) if parsed.source_name else None
+        if source is not None:
+            item.submission.source = source
+        changes = lead_apply_values(lead=lead, values=parsed.values)
+        changes.update(lead_apply_custom(lead=lead, custom=parsed.custom, extra=parsed.extra))
+        if lead.source_id is None and item.submission.source_id is not None:
+            lead.source_id = item.submission.source_id
+            changes["source"] = [None, item.submission.source_id]
+        lead.updated_at = self.now
+        lead.last_activity_at = self.now
+        return changes
+
+    def _touches_and_timeline(self, items: list[IntakeItem]) -> None:
+        touches = []
+        for item in items:
+            assert item.lead is not None and item.parsed is not None
+            attribution = {k: v for k, v in item.parsed.attribution.items() if k in ATTRIBUTION_FIELDS}
+            item.touch = Touch(
+                lead=item.lead,
+                submission_id=item.submission.pk,
+                channel=item.submission.channel,
+                source_id=item.submission.source_id,
+                occurred_at=self.now,
+                **attribution,
+            )
+            touches.append(item.touch)
+        Touch.objects.bulk_create(touches)
+        for item in items:
+            lead = item.lead
+            assert lead is not None and item.touch is not None
+            if lead.first_touch_id is None:
+                lead.first_touch = item.touch
+            lead.last_touch = item.touch
+            self.activities.append(
+                Activity(
+                    lead=lead,
+                    kind=ActivityKind.CAPTURE,
+                    summary=_capture_summary(item),
+                    payload={"channel": item.submission.channel, "changes": item.changes, **item.parsed.attribution},
+                    actor=self.actor,
+                    submission_id=item.submission.pk,
+                    occurred_at=self.now,
+                )
+            )
+            for channel, consent in item.parsed.consent.items():
+                state = ConsentState.GRANTED if consent.granted else ConsentState.DENIED
+                method = consent.method or f"{item.submission.get_channel_display()} submission"
+                Consent.objects.update_or_create(
+                    lead=lead,
+                    channel=channel,
+                    defaults={"state": state, "method": method, "text_shown": consent.text,
+                              "submission_id": item.submission.pk, "recorded_at": self.now},
+                )
+                self.activities.append(
+                    Activity(lead=lead, kind=ActivityKind.CONSENT, summary=f"{channel} consent: {state} ({method})",
+                             payload={"channel": channel, "state": state, "method": method,
+                                      "text_shown": consent.text},
+                             actor=self.actor, submission_id=item.submission.pk, occurred_at=self.now)
+                )
+
+    # 5–8: domain steps, once per lead
+    def _domain_steps(self, items: list[IntakeItem]) -> None:
+        leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
+        unowned = {lead.pk for lead in leads if lead.owner_id is None}
+        steps: list[tuple[str, Callable[[], dict[int, StepOutcome]]]] = [
+            ("score", lambda: leads_score(leads=leads)),
+            ("qualify", lambda: leads_qualify(leads=leads)),
+            ("route", lambda: leads_route(leads=leads)),
+            ("follow_ups", lambda: leads_schedule_follow_ups(
+                leads=leads, newly_assigned={lead.pk for lead in leads if lead.pk in unowned and lead.owner_id}
+            )),
+        ]
+        for name, step in steps:
+            with _timed() as elapsed:
+                outcomes = step()
+            ms = elapsed() / max(len(leads), 1)
+            for outcome in outcomes.values():
+                self.activities.extend(outcome.activities)
+            for item in items:
+                assert item.lead is not None
+                outcome = outcomes[item.lead.pk]
+                item.note(name, "ok", outcome.summary, ms, **outcome.detail)
+
+    def _flush(self, items: list[IntakeItem]) -> None:
+        leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
+        bulk_update_fast(leads, FLUSH_FIELDS)
+        Activity.objects.bulk_create(self.activities)
+        for item in items:
+            item.submission.status = SubmissionStatus.PROCESSED
+            item.submission.errors = {}
+
+
+def _capture_summary(item: IntakeItem) -> str:
+    channel = Channel(item.submission.channel).label
+    source = f" ({item.submission.source})" if item.submission.source_id else ""
+    if item.changes and item.submission.outcome == Outcome.UPDATED:
+        return f"Submitted again via {channel}{source}; changed {', '.join(item.changes)}."
+    return f"Captured via {channel}{source}."

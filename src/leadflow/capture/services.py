@@ -1,0 +1,282 @@
+"""Entry points of the intake flow: one lead (API, forms, webhooks), many (imports), replays and edits."""
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from leadflow.access.models import User
+from leadflow.capture.intake import IntakeFlow, IntakeItem
+from leadflow.capture.models import Submission, SubmissionStatus
+from leadflow.hygiene.normalize import normalize_lead_fields
+from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
+from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity, Source
+from leadflow.leads.selectors import custom_field_specs
+from leadflow.leads.services import lead_apply_custom, lead_apply_values
+from leadflow.scoring.services import leads_qualify, leads_score
+
+logger = logging.getLogger(__name__)
+
+# A concurrent capture may create the same identity first; the batch is then retried.
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class CaptureResult:
+    submission: Submission
+    replayed: bool = False
+
+    @property
+    def lead(self) -> Lead | None:
+        return self.submission.lead
+
+    @property
+    def created(self) -> bool:
+        return self.submission.outcome == "created"
+
+    @property
+    def quarantined(self) -> bool:
+        return self.submission.status == SubmissionStatus.QUARANTINED
+
+
+class SubmissionInProgress(Exception):
+    """A retry arrived while the first request with its Idempotency-Key is still being processed."""
+
+
+def lead_capture(
+    *,
+    payload: Any,
+    channel: str = Channel.API,
+    source: Source | None = None,
+    raw_body: str = "",
+    idempotency_key: str | None = None,
+    actor: User | None = None,
+) -> CaptureResult:
+    """Runs one submission through the intake flow; a retried Idempotency-Key replays the first result."""
+    if idempotency_key:
+        earlier = _submission_for_key(idempotency_key)
+        if earlier is not None:
+            return earlier
+    start = time.perf_counter()
+    try:
+        submission = Submission.objects.create(
+            channel=channel,
+            source=source,
+            payload=payload if raw_body == "" else None,
+            raw_body=raw_body,
+            idempotency_key=idempotency_key or None,
+            actor=actor,
+        )
+    except IntegrityError:
+        earlier = _submission_for_key(idempotency_key or "")
+        if earlier is None:
+            raise
+        return earlier
+    submission.trace = [_persist_note(start, 1)]
+    (submission,) = _process([submission], actor=actor)
+    return CaptureResult(submission=submission)
+
+
+def _submission_for_key(key: str) -> CaptureResult | None:
+    earlier = Submission.objects.select_related("lead").filter(idempotency_key=key).first()
+    if earlier is None:
+        return None
+    if earlier.status == SubmissionStatus.RECEIVED:
+        raise SubmissionInProgress(key)
+    return CaptureResult(submission=earlier, replayed=True)
+
+
+def _persist_note(start: float, count: int) -> dict[str, Any]:
+    return {
+        "step": "persist_raw",
+        "status": "ok",
+        "summary": "Saved the submission as received.",
+        "ms": round((time.perf_counter() - start) * 1000 / count, 3),
+    }
+
+
+def _process(submissions: list[Submission], *, actor: User | None) -> list[Submission]:
+    """Steps 2–8 in one transaction, retried when a concurrent capture won an identity race.
+
+    If the flow itself fails, the raw submissions stay, quarantined with the reason.
+    """
+    traces = {s.pk: list(s.trace) for s in submissions}
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        items = [IntakeItem(submission=s) for s in submissions]
+        try:
+            with transaction.atomic():
+                IntakeFlow(actor=actor).run(items)
+            return submissions
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS:
+                _quarantine_failed(submissions, "Could not be saved after concurrent updates; replay it.")
+                raise
+            submissions = list(Submission.objects.filter(pk__in=[s.pk for s in submissions]).order_by("pk"))
+            for s in submissions:
+                s.trace = traces[s.pk] + [
+                    {"step": "identify", "status": "retried", "summary": "A concurrent capture won a race; retried."}
+                ]
+        except Exception:
+            logger.exception("Intake flow failed for submissions %s", [s.pk for s in submissions])
+            _quarantine_failed(submissions, "The intake flow failed unexpectedly; the submission is kept for replay.")
+            raise
+    raise AssertionError("unreachable")
+
+
+def _quarantine_failed(submissions: list[Submission], reason: str) -> None:
+    Submission.objects.filter(pk__in=[s.pk for s in submissions]).update(
+        status=SubmissionStatus.QUARANTINED, errors={"flow": reason}, processed_at=timezone.now()
+    )
+
+
+@dataclass
+class BulkResult:
+    created: int = 0
+    updated: int = 0
+    quarantined: int = 0
+    submission_ids: list[int] = field(default_factory=list)
+
+
+def leads_capture_bulk(
+    *,
+    payloads: Iterable[Any],
+    channel: str = Channel.IMPORT,
+    source: Source | None = None,
+    actor: User | None = None,
+    batch_size: int = 1000,
+) -> BulkResult:
+    """The intake flow for many submissions at once: set-based per batch, same result as one by one."""
+    result = BulkResult()
+    batch: list[Any] = []
+    for payload in payloads:
+        batch.append(payload)
+        if len(batch) >= batch_size:
+            _capture_batch(batch, channel=channel, source=source, actor=actor, result=result)
+            batch = []
+    if batch:
+        _capture_batch(batch, channel=channel, source=source, actor=actor, result=result)
+    return result
+
+
+def _capture_batch(
+    payloads: list[Any], *, channel: str, source: Source | None, actor: User | None, result: BulkResult
+) -> None:
+    start = time.perf_counter()
+    now = timezone.now()
+    submissions = Submission.objects.bulk_create(
+        [Submission(channel=channel, source=source, payload=p, actor=actor, received_at=now) for p in payloads]
+    )
+    note = _persist_note(start, len(submissions))
+    for submission in submissions:
+        submission.trace = [note]
+    _process(submissions, actor=actor)
+    for outcome, status, count in (
+        Submission.objects.filter(pk__in=[s.pk for s in submissions])
+        .values_list("outcome", "status")
+        .annotate(count=Count("id"))
+    ):
+        if status == SubmissionStatus.QUARANTINED:
+            result.quarantined += count
+        elif outcome == "created":
+            result.created += count
+        else:
+            result.updated += count
+    result.submission_ids.extend(s.pk for s in submissions)
+
+
+def submission_replay(*, submission: Submission, payload: Any = None, actor: User | None = None) -> CaptureResult:
+    """Runs a quarantined submission through the flow again, optionally with a corrected payload."""
+    if submission.status == SubmissionStatus.PROCESSED:
+        raise ValueError(f"Submission {submission.pk} was already processed.")
+    if payload is not None:
+        if submission.original_payload is None:
+            submission.original_payload = submission.payload if submission.payload is not None else submission.raw_body
+        submission.payload = payload
+        submission.save(update_fields=["payload", "original_payload"])
+    submission.trace = [
+        *submission.trace,
+        {"step": "replay", "status": "ok", "summary": f"Replayed{' with a corrected payload' if payload is not None else ''}."},
+    ]
+    (submission,) = _process([submission], actor=actor)
+    return CaptureResult(submission=submission)
+
+
+class LeadValidationError(ValueError):
+    """Field edits that cannot be saved, by field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, changes: Mapping[str, Any], actor: User | None) -> Lead:
+    """A person's edit of lead fields: normalized like a capture, then scored and qualified again.
+
+    Unlike a capture, an edit may clear a field (send an empty value), and unknown fields are errors.
+    """
+    specs = custom_field_specs()
+    errors: dict[str, str] = {}
+    standard: dict[str, str] = {}
+    cleared: list[str] = []
+    custom: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key in STANDARD_FIELDS:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                cleared.append(key)
+            elif isinstance(value, dict | list):
+                errors[key] = f"{key} must be text."
+            else:
+                standard[key] = str(value)
+        elif key == "custom" and isinstance(value, Mapping):
+            for custom_key, custom_value in value.items():
+                if custom_key not in specs:
+                    errors[f"custom.{custom_key}"] = "No custom field has this key."
+                    continue
+                try:
+                    custom[custom_key] = validate_custom_value(specs[custom_key], custom_value)
+                except CustomValueError as err:
+                    errors[f"custom.{custom_key}"] = str(err)
+        else:
+            errors[key] = "This field cannot be edited."
+    normalized = normalize_lead_fields(standard, default_region=settings.LEADFLOW_DEFAULT_REGION)
+    errors.update(normalized.errors)
+    if errors:
+        raise LeadValidationError(errors)
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    applied = lead_apply_values(lead=lead, values=normalized.values)
+    for key in cleared:
+        derived = {"email": "email_normalized", "phone": "phone_e164"}.get(key)
+        for name in filter(None, (key, derived)):
+            old = getattr(lead, name)
+            if old not in ("", None):
+                applied[name] = [str(old), ""]
+                setattr(lead, name, None if name == "annual_revenue" else "")
+    for key, value in custom.items():
+        if value is None and key in lead.custom:
+            applied[f"custom.{key}"] = [lead.custom.pop(key), None]
+    applied.update(lead_apply_custom(lead=lead, custom=custom, extra={}))
+    if not applied:
+        return lead
+    now = timezone.now()
+    lead.updated_at = lead.last_activity_at = now
+    for kind, name in ((IdentityKind.EMAIL, "email_normalized"), (IdentityKind.PHONE, "phone_e164")):
+        if name in applied and getattr(lead, name):
+            LeadIdentity.objects.get_or_create(kind=kind, value=getattr(lead, name), defaults={"lead": lead})
+    summaries = [leads_score(leads=[lead])[lead.pk].summary, leads_qualify(leads=[lead])[lead.pk].summary]
+    lead.save()
+    Activity.objects.create(
+        lead=lead,
+        kind=ActivityKind.FIELD_CHANGE,
+        summary=f"Changed {', '.join(applied)}.",
+        payload={"changes": applied, "steps": summaries},
+        actor=actor,
+        occurred_at=now,
+    )
+    return lead

@@ -1,0 +1,1 @@
+"""Nurture: segments, lists, campaigns and follow-ups."""

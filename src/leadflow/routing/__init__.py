@@ -1,0 +1,1 @@
+"""Routing: which rep gets which lead, and why."""

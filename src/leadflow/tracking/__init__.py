@@ -1,0 +1,1 @@
+"""Tracking: behaviour events (page views, downloads, product usage) recorded on leads."""
