@@ -20,11 +20,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Real hashing costs a second per user; tests don't need its strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
     def make(username: str, role: str = "rep", team: Team | None = None, **extra: Any) -> User:
-        return user_create(username=username, password="correct-horse-battery", role=role,
-                           email=f"{username}@example.com", teams=[team] if team else [], **extra)
+        return user_create(
+            username=username,
+            password="correct-horse-battery",
+            role=role,
+            email=f"{username}@example.com",
+            teams=[team] if team else [],
+            **extra,
+        )
 
     return make
 

@@ -1,6 +1,6 @@
 """The `leadflow` command: Django's management commands under one name.
 
-    leadflow serve | worker | migrate | demo | apikey create | user create | …
+leadflow serve | worker | migrate | demo | apikey create | user create | …
 """
 
 import os

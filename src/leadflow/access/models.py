@@ -30,7 +30,9 @@ class Team(models.Model):
     manager = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
     )
-    members = models.ManyToManyField(User, through="Membership", related_name="teams")
+    members: "models.ManyToManyField[User, Membership]" = models.ManyToManyField(
+        User, through="Membership", related_name="teams"
+    )
     is_default = models.BooleanField(default=False, help_text="Receives leads no rule sends elsewhere.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -54,6 +56,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team}"
 
 
 class ApiScope(models.TextChoices):

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
 from leadflow.access.models import ApiKey, ApiScope, Membership, Role, Team, User
 
@@ -37,6 +38,17 @@ def api_key_create(
         user=user,
     )
     return IssuedApiKey(api_key=api_key, secret=secret)
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Stops a key from authenticating; revoking it again keeps the first revocation time."""
+    api_key = ApiKey.objects.filter(prefix=prefix).first()
+    if api_key is None:
+        raise ValueError(f"No API key has the prefix {prefix!r}.")
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
 
 
 def user_create(

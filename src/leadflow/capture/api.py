@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
@@ -21,11 +21,12 @@ from leadflow.capture.services import (
     submission_replay,
 )
 from leadflow.core.api import unprocessable
+from leadflow.leads.api import router as leads_router
 from leadflow.leads.api import visible_lead
 from leadflow.leads.models import Channel
 from leadflow.leads.schemas import LeadOut, LeadSummary, lead_out, lead_summary
 
-router = Router(tags=["capture"], auth=AUTH)
+router = Router(tags=["submissions"], auth=AUTH)
 
 
 class AttributionIn(Schema):
@@ -53,7 +54,9 @@ class LeadCaptureIn(Schema):
 
     model_config = ConfigDict(extra="allow")
 
-    external_id: str | None = Field(None, description="The lead's id in the sending system; matched per source.")
+    external_id: str | None = Field(
+        None, description="The lead's id in the sending system; matched per source."
+    )
     source: str | None = Field(None, description="Source name; unknown names create a source.")
     first_name: str | None = None
     last_name: str | None = None
@@ -68,7 +71,9 @@ class LeadCaptureIn(Schema):
     city: str | None = None
     industry: str | None = None
     company_size: str | None = None
-    annual_revenue: str | None = Field(None, description="A number; '1.5M', '250k' and '$1,000' are understood.")
+    annual_revenue: str | None = Field(
+        None, description="A number; '1.5M', '250k' and '$1,000' are understood."
+    )
     budget: str | None = None
     purchase_timeframe: str | None = None
     product_interest: str | None = None
@@ -77,6 +82,31 @@ class LeadCaptureIn(Schema):
     custom: dict[str, Any] | None = Field(None, description="Values of custom fields, by key.")
     attribution: AttributionIn | None = None
     consent: dict[str, ConsentIn] | None = Field(None, description="Keyed by channel: email, sms.")
+
+
+class LeadPatchIn(Schema):
+    """Fields to change; send an empty string to clear one. Fields not sent stay as they are."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    company_domain: str | None = None
+    job_title: str | None = None
+    website: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    industry: str | None = None
+    company_size: str | None = None
+    annual_revenue: str | None = None
+    budget: str | None = None
+    purchase_timeframe: str | None = None
+    product_interest: str | None = None
+    language: str | None = None
+    timezone: str | None = None
+    custom: dict[str, Any] | None = None
 
 
 class CaptureOut(Schema):
@@ -117,13 +147,15 @@ def submission_out(submission: Submission) -> dict[str, Any]:
     return data
 
 
-def capture_response(result: CaptureResult) -> tuple[int, dict[str, Any]] | JsonResponse:
+def capture_response(result: CaptureResult) -> Status[dict[str, Any]] | JsonResponse:
     """201 or 200 with the lead; 422 with per-field messages and the quarantined submission's id."""
     submission = result.submission
     if result.quarantined:
         errors = submission.errors or {"body": "The submission was quarantined."}
         detail = unprocessable({k: str(v) for k, v in errors.items()}).errors
-        return JsonResponse({"detail": detail, "submission_id": submission.pk, "status": "quarantined"}, status=422)
+        return JsonResponse(
+            {"detail": detail, "submission_id": submission.pk, "status": "quarantined"}, status=422
+        )
     assert result.lead is not None
     body = {
         "outcome": submission.outcome,
@@ -131,11 +163,12 @@ def capture_response(result: CaptureResult) -> tuple[int, dict[str, Any]] | Json
         "lead": lead_summary(result.lead),
         "replayed": result.replayed,
     }
-    return (201 if result.created else 200), body
+    return Status(201 if result.created else 200, body)
 
 
-@router.post(
+@leads_router.post(
     "/leads",
+    tags=["capture"],
     response={200: CaptureOut, 201: CaptureOut},
     summary="Capture a lead",
     description=(
@@ -151,7 +184,7 @@ def capture_response(result: CaptureResult) -> tuple[int, dict[str, Any]] | Json
         }
     },
 )
-def capture_lead(request: HttpRequest) -> tuple[int, dict[str, Any]] | JsonResponse:
+def capture_lead(request: HttpRequest) -> Status[dict[str, Any]] | JsonResponse:
     caller = principal(request)
     caller.require(ApiScope.CAPTURE)
     raw = request.body.decode("utf-8", errors="replace")
@@ -164,17 +197,25 @@ def capture_lead(request: HttpRequest) -> tuple[int, dict[str, Any]] | JsonRespo
     if key and caller.api_key is not None:
         key = f"{caller.api_key.pk}:{key}"
     try:
-        result = lead_capture(payload=payload, raw_body=raw, channel=Channel.API, idempotency_key=key,
-                              actor=caller.user)
+        result = lead_capture(
+            payload=payload, raw_body=raw, channel=Channel.API, idempotency_key=key, actor=caller.user
+        )
     except SubmissionInProgress:
-        raise HttpError(409, "A request with this Idempotency-Key is still being processed; retry shortly.") from None
+        raise HttpError(
+            409, "A request with this Idempotency-Key is still being processed; retry shortly."
+        ) from None
     return capture_response(result)
 
 
-@router.patch("/leads/{lead_id}", response=LeadOut, summary="Update a lead")
-def update_lead(request: HttpRequest, lead_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+@leads_router.patch("/leads/{lead_id}", response=LeadOut, summary="Update a lead")
+def update_lead(request: HttpRequest, lead_id: int, body: LeadPatchIn) -> dict[str, Any]:
     lead = visible_lead(request, lead_id, ApiScope.WRITE)
     try:
+        changes = body.model_dump(exclude_unset=True)
+        # Fields the schema doesn't declare never reach it; pass them on so they get a clear 422.
+        changes.update(
+            {k: v for k, v in json.loads(request.body).items() if k not in LeadPatchIn.model_fields}
+        )
         lead = lead_update(lead=lead, changes=changes, actor=principal(request).user)
     except LeadValidationError as err:
         raise unprocessable(err.errors) from None
@@ -206,7 +247,7 @@ def get_submission(request: HttpRequest, submission_id: int) -> dict[str, Any]:
 )
 def replay_submission(
     request: HttpRequest, submission_id: int, body: ReplayIn
-) -> tuple[int, dict[str, Any]] | JsonResponse:
+) -> Status[dict[str, Any]] | JsonResponse:
     caller = principal(request)
     caller.require(ApiScope.ADMIN)
     submission = Submission.objects.filter(pk=submission_id).first()

@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
-from leadflow.core.db import bulk_update_fast
 from leadflow.capture.parse import ParsedSubmission, parse_submission
+from leadflow.core.db import bulk_update_fast
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
 from leadflow.leads.models import (
     Activity,
@@ -52,8 +52,21 @@ STEPS = ("persist_raw", "normalize", "identify", "upsert", "score", "qualify", "
 
 # Fields the domain steps may change; saved once at the end of the flow.
 FLUSH_FIELDS = [
-    "score", "fit_score", "engagement_score", "grade", "stage", "status", "owner", "team",
-    "assigned_at", "qualified_at", "converted_at", "first_touch", "last_touch", "last_activity_at", "updated_at",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "grade",
+    "stage",
+    "status",
+    "owner",
+    "team",
+    "assigned_at",
+    "qualified_at",
+    "converted_at",
+    "first_touch",
+    "last_touch",
+    "last_activity_at",
+    "updated_at",
 ]
 
 
@@ -114,8 +127,12 @@ class IntakeFlow:
                 assert item.parsed is not None
                 item.submission.status = SubmissionStatus.QUARANTINED
                 item.submission.errors = item.parsed.errors
-                item.note("normalize", "failed", "Quarantined: " + "; ".join(item.parsed.errors.values()),
-                          elapsed() / len(items))
+                item.note(
+                    "normalize",
+                    "failed",
+                    "Quarantined: " + "; ".join(item.parsed.errors.values()),
+                    elapsed() / len(items),
+                )
         if valid:
             self._identify(valid)
             self._upsert(valid)
@@ -130,7 +147,9 @@ class IntakeFlow:
     def _normalize(self, items: list[IntakeItem]) -> None:
         region = settings.LEADFLOW_DEFAULT_REGION
         for item in items:
-            item.parsed = parse_submission(item.submission.payload, custom_fields=self.specs, default_region=region)
+            item.parsed = parse_submission(
+                item.submission.payload, custom_fields=self.specs, default_region=region
+            )
 
     # 3. identify
     def _identify(self, items: list[IntakeItem]) -> None:
@@ -145,7 +164,9 @@ class IntakeFlow:
                 condition |= Q(kind=kind, value__in=values)
             known: dict[tuple[str, str], int] = {
                 (kind, value): lead_id
-                for kind, value, lead_id in LeadIdentity.objects.filter(condition).values_list("kind", "value", "lead_id")
+                for kind, value, lead_id in LeadIdentity.objects.filter(condition).values_list(
+                    "kind", "value", "lead_id"
+                )
             }
             groups: dict[tuple[str, str], _Group] = {}
             existing: dict[int, _Group] = {}
@@ -223,9 +244,13 @@ class IntakeFlow:
                 ]
             )
             changed_existing = [g.lead for g in groups if g.lead is not None and g.lead.pk not in new_ids]
-            update_fields = {name for item in items if item.lead and item.lead.pk not in new_ids for name in item.changes}
+            update_fields = {
+                name for item in items if item.lead and item.lead.pk not in new_ids for name in item.changes
+            }
             if changed_existing and update_fields:
-                bulk_update_fast(changed_existing, sorted({f.split(".")[0] for f in update_fields} | {"updated_at"}))
+                bulk_update_fast(
+                    changed_existing, sorted({f.split(".")[0] for f in update_fields} | {"updated_at"})
+                )
             seen: set[int] = set()
             for item in items:
                 assert item.lead is not None
@@ -241,7 +266,13 @@ class IntakeFlow:
                 if item.submission.outcome == Outcome.CREATED
                 else f"Updated lead {item.lead.pk}: {', '.join(item.changes) or 'nothing changed'}."
             )
-            item.note("upsert", item.submission.outcome, summary, elapsed() / len(items), changed=sorted(item.changes))
+            item.note(
+                "upsert",
+                item.submission.outcome,
+                summary,
+                elapsed() / len(items),
+                changed=sorted(item.changes),
+            )
 
     def _sources(self, items: list[IntakeItem]) -> dict[str, Source]:
         """Sources named in payloads, by lowercase name; unknown names become new sources."""
@@ -287,8 +318,8 @@ class IntakeFlow:
             touches.append(item.touch)
         Touch.objects.bulk_create(touches)
         for item in items:
-            lead = item.lead
-            assert lead is not None and item.touch is not None
+            lead, parsed = item.lead, item.parsed
+            assert lead is not None and item.touch is not None and parsed is not None
             if lead.first_touch_id is None:
                 lead.first_touch = item.touch
             lead.last_touch = item.touch
@@ -297,26 +328,45 @@ class IntakeFlow:
                     lead=lead,
                     kind=ActivityKind.CAPTURE,
                     summary=_capture_summary(item),
-                    payload={"channel": item.submission.channel, "changes": item.changes, **item.parsed.attribution},
+                    payload={
+                        "channel": item.submission.channel,
+                        "changes": item.changes,
+                        **parsed.attribution,
+                    },
                     actor=self.actor,
                     submission_id=item.submission.pk,
                     occurred_at=self.now,
                 )
             )
-            for channel, consent in item.parsed.consent.items():
+            for channel, consent in parsed.consent.items():
                 state = ConsentState.GRANTED if consent.granted else ConsentState.DENIED
                 method = consent.method or f"{item.submission.get_channel_display()} submission"
                 Consent.objects.update_or_create(
                     lead=lead,
                     channel=channel,
-                    defaults={"state": state, "method": method, "text_shown": consent.text,
-                              "submission_id": item.submission.pk, "recorded_at": self.now},
+                    defaults={
+                        "state": state,
+                        "method": method,
+                        "text_shown": consent.text,
+                        "submission_id": item.submission.pk,
+                        "recorded_at": self.now,
+                    },
                 )
                 self.activities.append(
-                    Activity(lead=lead, kind=ActivityKind.CONSENT, summary=f"{channel} consent: {state} ({method})",
-                             payload={"channel": channel, "state": state, "method": method,
-                                      "text_shown": consent.text},
-                             actor=self.actor, submission_id=item.submission.pk, occurred_at=self.now)
+                    Activity(
+                        lead=lead,
+                        kind=ActivityKind.CONSENT,
+                        summary=f"{channel} consent: {state} ({method})",
+                        payload={
+                            "channel": channel,
+                            "state": state,
+                            "method": method,
+                            "text_shown": consent.text,
+                        },
+                        actor=self.actor,
+                        submission_id=item.submission.pk,
+                        occurred_at=self.now,
+                    )
                 )
 
     # 5–8: domain steps, once per lead
@@ -327,9 +377,13 @@ class IntakeFlow:
             ("score", lambda: leads_score(leads=leads)),
             ("qualify", lambda: leads_qualify(leads=leads)),
             ("route", lambda: leads_route(leads=leads)),
-            ("follow_ups", lambda: leads_schedule_follow_ups(
-                leads=leads, newly_assigned={lead.pk for lead in leads if lead.pk in unowned and lead.owner_id}
-            )),
+            (
+                "follow_ups",
+                lambda: leads_schedule_follow_ups(
+                    leads=leads,
+                    newly_assigned={lead.pk for lead in leads if lead.pk in unowned and lead.owner_id},
+                ),
+            ),
         ]
         for name, step in steps:
             with _timed() as elapsed:

@@ -26,18 +26,24 @@ class Submission(models.Model):
     """
 
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.API)
-    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
     payload = models.JSONField(null=True, blank=True)
     raw_body = models.TextField(blank=True, help_text="The body as received, when it was not a JSON object.")
     original_payload = models.JSONField(
         null=True, blank=True, help_text="The payload as first received, when a corrected one was replayed."
     )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
-    status = models.CharField(max_length=20, choices=SubmissionStatus.choices, default=SubmissionStatus.RECEIVED)
+    status = models.CharField(
+        max_length=20, choices=SubmissionStatus.choices, default=SubmissionStatus.RECEIVED
+    )
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     errors = models.JSONField(default=dict, blank=True)
     trace = models.JSONField(default=list, blank=True)
-    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions")
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=now)
@@ -48,3 +54,6 @@ class Submission(models.Model):
             models.Index(fields=["status", "-received_at"], name="submission_status"),
             models.Index(fields=["source", "-received_at"], name="submission_source"),
         ]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} ({self.status})"

@@ -99,7 +99,9 @@ def parse_submission(
     if not parsed.errors and not (
         parsed.values.get("email_normalized") or parsed.values.get("phone_e164") or parsed.external_id
     ):
-        parsed.errors["email"] = "Give at least an email, a phone number or an external_id to identify the lead."
+        parsed.errors["email"] = (
+            "Give at least an email, a phone number or an external_id to identify the lead."
+        )
     return parsed
 
 
@@ -141,7 +143,9 @@ def _parse_consent(consent: Any, parsed: ParsedSubmission) -> None:
         return
     for channel, given in consent.items():
         if channel not in CONSENT_CHANNELS:
-            parsed.errors[f"consent.{channel}"] = f"Unknown consent channel; use {', '.join(CONSENT_CHANNELS)}."
+            parsed.errors[f"consent.{channel}"] = (
+                f"Unknown consent channel; use {', '.join(CONSENT_CHANNELS)}."
+            )
             continue
         if isinstance(given, Mapping):
             granted, text, method = given.get("granted"), given.get("text", ""), given.get("method", "")

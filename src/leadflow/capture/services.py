@@ -120,11 +120,17 @@ def _process(submissions: list[Submission], *, actor: User | None) -> list[Submi
             submissions = list(Submission.objects.filter(pk__in=[s.pk for s in submissions]).order_by("pk"))
             for s in submissions:
                 s.trace = traces[s.pk] + [
-                    {"step": "identify", "status": "retried", "summary": "A concurrent capture won a race; retried."}
+                    {
+                        "step": "identify",
+                        "status": "retried",
+                        "summary": "A concurrent capture won a race; retried.",
+                    }
                 ]
         except Exception:
             logger.exception("Intake flow failed for submissions %s", [s.pk for s in submissions])
-            _quarantine_failed(submissions, "The intake flow failed unexpectedly; the submission is kept for replay.")
+            _quarantine_failed(
+                submissions, "The intake flow failed unexpectedly; the submission is kept for replay."
+            )
             raise
     raise AssertionError("unreachable")
 
@@ -170,7 +176,10 @@ def _capture_batch(
     start = time.perf_counter()
     now = timezone.now()
     submissions = Submission.objects.bulk_create(
-        [Submission(channel=channel, source=source, payload=p, actor=actor, received_at=now) for p in payloads]
+        [
+            Submission(channel=channel, source=source, payload=p, actor=actor, received_at=now)
+            for p in payloads
+        ]
     )
     note = _persist_note(start, len(submissions))
     for submission in submissions:
@@ -190,18 +199,26 @@ def _capture_batch(
     result.submission_ids.extend(s.pk for s in submissions)
 
 
-def submission_replay(*, submission: Submission, payload: Any = None, actor: User | None = None) -> CaptureResult:
+def submission_replay(
+    *, submission: Submission, payload: Any = None, actor: User | None = None
+) -> CaptureResult:
     """Runs a quarantined submission through the flow again, optionally with a corrected payload."""
     if submission.status == SubmissionStatus.PROCESSED:
         raise ValueError(f"Submission {submission.pk} was already processed.")
     if payload is not None:
         if submission.original_payload is None:
-            submission.original_payload = submission.payload if submission.payload is not None else submission.raw_body
+            submission.original_payload = (
+                submission.payload if submission.payload is not None else submission.raw_body
+            )
         submission.payload = payload
         submission.save(update_fields=["payload", "original_payload"])
     submission.trace = [
         *submission.trace,
-        {"step": "replay", "status": "ok", "summary": f"Replayed{' with a corrected payload' if payload is not None else ''}."},
+        {
+            "step": "replay",
+            "status": "ok",
+            "summary": f"Replayed{' with a corrected payload' if payload is not None else ''}.",
+        },
     ]
     (submission,) = _process([submission], actor=actor)
     return CaptureResult(submission=submission)

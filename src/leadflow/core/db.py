@@ -1,6 +1,7 @@
 """Set-based writes the ORM does slowly."""
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, models, router
 
@@ -20,14 +21,18 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
     meta = model._meta
     alias = router.db_for_write(model)
     connection = connections[alias]
-    columns = [meta.get_field(name) for name in fields]
+    columns: list[models.Field[Any, Any]] = []
+    for name in fields:
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field), f"{name} is not a concrete field"
+        columns.append(field)
     pk = meta.pk
     assert pk is not None
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
 
-    def value_ref(index: int, field: models.Field) -> str:  # type: ignore[type-arg]
+    def value_ref(index: int, field: models.Field[Any, Any]) -> str:
         ref = f"v.column{index}"
         return f"CAST({ref} AS {field.db_type(connection)})" if postgres else ref
 
@@ -39,7 +44,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
         for start in range(0, len(objs), UPDATE_CHUNK):
             chunk = objs[start : start + UPDATE_CHUNK]
             row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
-            params: list[object] = []
+            params: list[Any] = []
             for obj in chunk:
                 params.append(obj.pk)
                 for field in columns:

@@ -1,1 +1,1 @@
-"""The lead record and everything kept on it: fields, custom fields, timeline, stages, consent, attribution."""
+"""The lead record and what is kept on it: fields, custom fields, timeline, stages, consent, touches."""

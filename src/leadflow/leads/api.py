@@ -4,27 +4,40 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
 from leadflow.access.api import AUTH, principal
 from leadflow.access.models import ApiScope
 from leadflow.core.api import unprocessable
-from leadflow.leads.models import ActivityKind, Lead, Stage, Status
+from leadflow.leads.models import ActivityKind, Lead, Stage
+from leadflow.leads.models import Status as LeadStatus
 from leadflow.leads.schemas import ActivityOut, LeadOut, activity_out, lead_out
 from leadflow.leads.selectors import CursorError, LeadFilters, activity_timeline, lead_get, lead_list
-from leadflow.leads.services import StageChangeError, activity_create, lead_stage_change, lead_status_change, note_add
+from leadflow.leads.services import (
+    StageChangeError,
+    activity_create,
+    lead_stage_change,
+    lead_status_change,
+    note_add,
+)
 
 router = Router(tags=["leads"], auth=AUTH)
 
 # Kinds a caller may log by hand; system kinds (capture, assignment, merge …) are written by leadflow.
-LOGGABLE_KINDS = [ActivityKind.NOTE, ActivityKind.CALL, ActivityKind.EMAIL, ActivityKind.MEETING, ActivityKind.TASK]
+LOGGABLE_KINDS = [
+    ActivityKind.NOTE,
+    ActivityKind.CALL,
+    ActivityKind.EMAIL,
+    ActivityKind.MEETING,
+    ActivityKind.TASK,
+]
 
 
 class LeadListParams(Schema):
     stage: Stage | None = None
-    status: Status | None = None
+    status: LeadStatus | None = None
     owner_id: int | None = None
     unassigned: bool = False
     team_id: int | None = None
@@ -65,7 +78,7 @@ class StageIn(Schema):
 
 
 class StatusIn(Schema):
-    status: Status
+    status: LeadStatus
     reason: str = Field("", max_length=500)
 
 
@@ -102,7 +115,7 @@ def get_timeline(
     lead_id: int,
     kind: list[str] = Query(None),  # noqa: B008
     cursor: str | None = None,
-    limit: int = Query(50, ge=1, le=200),  # noqa: B008
+    limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
     lead = visible_lead(request, lead_id, ApiScope.READ)
     try:
@@ -113,17 +126,17 @@ def get_timeline(
 
 
 @router.post("/leads/{lead_id}/notes", response={201: ActivityOut}, summary="Add a note")
-def add_note(request: HttpRequest, lead_id: int, body: NoteIn) -> tuple[int, dict[str, Any]]:
+def add_note(request: HttpRequest, lead_id: int, body: NoteIn) -> Status[dict[str, Any]]:
     lead = visible_lead(request, lead_id, ApiScope.WRITE)
     try:
         activity = note_add(lead=lead, body=body.body, actor=principal(request).user)
     except ValueError as err:
         raise unprocessable({"body": str(err)}) from None
-    return 201, activity_out(activity)
+    return Status(201, activity_out(activity))
 
 
 @router.post("/leads/{lead_id}/activities", response={201: ActivityOut}, summary="Log an activity")
-def add_activity(request: HttpRequest, lead_id: int, body: ActivityIn) -> tuple[int, dict[str, Any]]:
+def add_activity(request: HttpRequest, lead_id: int, body: ActivityIn) -> Status[dict[str, Any]]:
     lead = visible_lead(request, lead_id, ApiScope.WRITE)
     if body.kind not in LOGGABLE_KINDS:
         raise unprocessable({"kind": f"kind must be one of: {', '.join(LOGGABLE_KINDS)}."})
@@ -135,7 +148,7 @@ def add_activity(request: HttpRequest, lead_id: int, body: ActivityIn) -> tuple[
         actor=principal(request).user,
         occurred_at=body.occurred_at,
     )
-    return 201, activity_out(activity)
+    return Status(201, activity_out(activity))
 
 
 @router.post("/leads/{lead_id}/stage", response=LeadOut, summary="Change the lifecycle stage")

@@ -131,10 +131,16 @@ class Lead(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
-    team = models.ForeignKey("access.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
+    team = models.ForeignKey(
+        "access.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads")
-    first_touch = models.ForeignKey("Touch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    last_touch = models.ForeignKey("Touch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_touch = models.ForeignKey(
+        "Touch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_touch = models.ForeignKey(
+        "Touch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
@@ -183,12 +189,17 @@ class LeadIdentity(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "value"], name="unique_identity")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.value}"
+
 
 class Touch(models.Model):
     """One attributed arrival of a lead: where it came from and through which campaign."""
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="touches")
-    submission_id = models.BigIntegerField(null=True, blank=True, help_text="capture.Submission that brought it")
+    submission_id = models.BigIntegerField(
+        null=True, blank=True, help_text="capture.Submission that brought it"
+    )
     channel = models.CharField(max_length=20, choices=Channel.choices, default=Channel.OTHER)
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL)
     utm_source = models.CharField(max_length=200, blank=True)
@@ -202,6 +213,9 @@ class Touch(models.Model):
     fbclid = models.CharField(max_length=300, blank=True)
     msclkid = models.CharField(max_length=300, blank=True)
     occurred_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.channel} touch of lead {self.lead_id}"
 
 
 class ActivityKind(models.TextChoices):
@@ -245,10 +259,13 @@ class Activity(models.Model):
             models.Index(fields=["lead", "kind", "-occurred_at"], name="activity_kind"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary}"
+
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
             raise ValueError("Activities are append-only.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
 
 class StageTransition(models.Model):
@@ -268,6 +285,9 @@ class StageTransition(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["lead", "occurred_at"], name="transition_lead")]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.from_value} → {self.to_value}"
 
 
 class ConsentChannel(models.TextChoices):
@@ -295,6 +315,9 @@ class Consent(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["lead", "channel"], name="one_consent_per_channel")]
 
+    def __str__(self) -> str:
+        return f"{self.channel} {self.state}"
+
 
 class Task(models.Model):
     """A follow-up for a person to do on a lead, such as the first contact."""
@@ -310,3 +333,6 @@ class Task(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["assignee", "done_at", "due_at"], name="task_inbox")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -115,7 +115,13 @@ def touch_out(touch: Touch | None) -> dict[str, Any] | None:
 
 
 def lead_summary(lead: Lead) -> dict[str, Any]:
-    return {"id": lead.pk, "stage": lead.stage, "status": lead.status, "score": lead.score, "owner": user_ref(lead.owner)}
+    return {
+        "id": lead.pk,
+        "stage": lead.stage,
+        "status": lead.status,
+        "score": lead.score,
+        "owner": user_ref(lead.owner),
+    }
 
 
 def lead_out(lead: Lead) -> dict[str, Any]:

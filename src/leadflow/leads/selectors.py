@@ -141,7 +141,9 @@ def activity_timeline(
     if cursor:
         occurred_at, activity_id = decode_cursor(cursor)
         occurred = datetime.fromisoformat(occurred_at)
-        activities = activities.filter(Q(occurred_at__lt=occurred) | Q(occurred_at=occurred, id__lt=activity_id))
+        activities = activities.filter(
+            Q(occurred_at__lt=occurred) | Q(occurred_at=occurred, id__lt=activity_id)
+        )
     items = list(activities.order_by("-occurred_at", "-id")[: limit + 1])
     next_cursor = None
     if len(items) > limit:

@@ -38,16 +38,17 @@ def lead_apply_values(*, lead: Lead, values: Mapping[str, Any]) -> dict[str, lis
     for name, new in values.items():
         if new is None or new == "":
             continue
-        if name == "annual_revenue":
-            new = Decimal(str(new))
+        value = Decimal(str(new)) if name == "annual_revenue" else new
         old = getattr(lead, name)
-        if old != new:
-            setattr(lead, name, new)
-            changes[name] = [_jsonable(old), _jsonable(new)]
+        if old != value:
+            setattr(lead, name, value)
+            changes[name] = [_jsonable(old), _jsonable(value)]
     return changes
 
 
-def lead_apply_custom(*, lead: Lead, custom: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, list[Any]]:
+def lead_apply_custom(
+    *, lead: Lead, custom: Mapping[str, Any], extra: Mapping[str, Any]
+) -> dict[str, list[Any]]:
     """Merges validated custom values and unknown extra data in memory; returns the changes."""
     changes: dict[str, list[Any]] = {}
     for key, new in custom.items():
@@ -100,20 +101,25 @@ def note_add(*, lead: Lead, body: str, actor: User | None) -> Activity:
     body = body.strip()
     if not body:
         raise ValueError("A note needs some text.")
-    return activity_create(lead=lead, kind=ActivityKind.NOTE, summary=body[:300], payload={"body": body}, actor=actor)
+    return activity_create(
+        lead=lead, kind=ActivityKind.NOTE, summary=body[:300], payload={"body": body}, actor=actor
+    )
 
 
 def is_backward(current: str, target: str) -> bool:
     """True when moving from `current` to `target` goes back in the funnel (or out of it)."""
     if target in {Stage.RECYCLED, Stage.DISQUALIFIED}:
         return True
-    if current not in FUNNEL or target not in FUNNEL:
+    order = [stage.value for stage in FUNNEL]
+    if current not in order or target not in order:
         return False
-    return FUNNEL.index(target) < FUNNEL.index(current)
+    return order.index(target) < order.index(current)
 
 
 @transaction.atomic
-def lead_stage_change(*, lead: Lead, stage: str, reason: str = "", actor: User | None) -> StageTransition | None:
+def lead_stage_change(
+    *, lead: Lead, stage: str, reason: str = "", actor: User | None
+) -> StageTransition | None:
     """Moves the lifecycle stage; a step back (recycle, disqualify, lower stage) needs a reason."""
     if stage not in Stage.values:
         raise StageChangeError(f"Unknown stage {stage!r}; choose from {', '.join(Stage.values)}.")
@@ -124,8 +130,13 @@ def lead_stage_change(*, lead: Lead, stage: str, reason: str = "", actor: User |
         raise StageChangeError(f"Moving from {lead.stage} to {stage} is a step back and needs a reason.")
     now = timezone.now()
     transition = StageTransition.objects.create(
-        lead=lead, field=StageTransition.Field.STAGE, from_value=lead.stage, to_value=stage,
-        actor=actor, reason=reason, occurred_at=now,
+        lead=lead,
+        field=StageTransition.Field.STAGE,
+        from_value=lead.stage,
+        to_value=stage,
+        actor=actor,
+        reason=reason,
+        occurred_at=now,
     )
     previous, lead.stage = lead.stage, stage
     update_fields = ["stage", "updated_at"]
@@ -148,7 +159,9 @@ def lead_stage_change(*, lead: Lead, stage: str, reason: str = "", actor: User |
 
 
 @transaction.atomic
-def lead_status_change(*, lead: Lead, status: str, reason: str = "", actor: User | None) -> StageTransition | None:
+def lead_status_change(
+    *, lead: Lead, status: str, reason: str = "", actor: User | None
+) -> StageTransition | None:
     """Moves the working status; a person changing it counts as responding to the lead."""
     if status not in Status.values:
         raise StageChangeError(f"Unknown status {status!r}; choose from {', '.join(Status.values)}.")
@@ -156,8 +169,13 @@ def lead_status_change(*, lead: Lead, status: str, reason: str = "", actor: User
         return None
     now = timezone.now()
     transition = StageTransition.objects.create(
-        lead=lead, field=StageTransition.Field.STATUS, from_value=lead.status, to_value=status,
-        actor=actor, reason=reason.strip(), occurred_at=now,
+        lead=lead,
+        field=StageTransition.Field.STATUS,
+        from_value=lead.status,
+        to_value=status,
+        actor=actor,
+        reason=reason.strip(),
+        occurred_at=now,
     )
     previous, lead.status = lead.status, status
     update_fields = ["status", "updated_at"]

@@ -10,3 +10,6 @@ class RoundRobinState(models.Model):
     team = models.OneToOneField("access.Team", on_delete=models.CASCADE, related_name="round_robin")
     last_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Round robin of {self.team}"

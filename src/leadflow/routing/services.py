@@ -28,7 +28,8 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
     for lead in leads:
         if lead.owner_id is not None:
             outcomes[lead.pk] = StepOutcome(
-                summary=f"Kept its owner {lead.owner}.", detail={"owner_id": lead.owner_id, "rule": "existing owner"}
+                summary=f"Kept its owner {lead.owner}.",
+                detail={"owner_id": lead.owner_id, "rule": "existing owner"},
             )
         else:
             waiting.append(lead)
@@ -38,7 +39,8 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
     if state is None:
         for lead in waiting:
             outcomes[lead.pk] = StepOutcome(
-                summary="Left in the unassigned pool: no default team is set.", detail={"rule": "no default team"}
+                summary="Left in the unassigned pool: no default team is set.",
+                detail={"rule": "no default team"},
             )
         return outcomes
     team = state.team

@@ -10,7 +10,9 @@ from leadflow.leads.steps import StepOutcome
 
 def leads_score(*, leads: list[Lead]) -> dict[int, StepOutcome]:
     return {
-        lead.pk: StepOutcome(summary=f"Score {lead.score}: no scoring rules are defined.", detail={"score": lead.score})
+        lead.pk: StepOutcome(
+            summary=f"Score {lead.score}: no scoring rules are defined.", detail={"score": lead.score}
+        )
         for lead in leads
     }
 
@@ -18,7 +20,8 @@ def leads_score(*, leads: list[Lead]) -> dict[int, StepOutcome]:
 def leads_qualify(*, leads: list[Lead]) -> dict[int, StepOutcome]:
     return {
         lead.pk: StepOutcome(
-            summary=f"Stage stays {lead.stage}: no qualification rules are defined.", detail={"stage": lead.stage}
+            summary=f"Stage stays {lead.stage}: no qualification rules are defined.",
+            detail={"stage": lead.stage},
         )
         for lead in leads
     }

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field, model_validator
 
@@ -33,7 +33,7 @@ class EventIn(Schema):
 
 
 @router.post("/events", response={201: ActivityOut}, summary="Record a behaviour event for a lead")
-def record_event(request: HttpRequest, body: EventIn) -> tuple[int, dict[str, Any]]:
+def record_event(request: HttpRequest, body: EventIn) -> Status[dict[str, Any]]:
     caller = principal(request)
     caller.require(ApiScope.CAPTURE)
     leads = lead_visible(viewer=caller.viewer)
@@ -46,5 +46,7 @@ def record_event(request: HttpRequest, body: EventIn) -> tuple[int, dict[str, An
         if body.lead_id is None:
             raise unprocessable({"email": "No lead has this email."})
         raise HttpError(404, "Lead not found.")
-    activity = event_record(lead=lead, name=body.name, properties=body.properties, occurred_at=body.occurred_at)
-    return 201, activity_out(activity)
+    activity = event_record(
+        lead=lead, name=body.name, properties=body.properties, occurred_at=body.occurred_at
+    )
+    return Status(201, activity_out(activity))
