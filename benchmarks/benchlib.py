@@ -133,6 +133,9 @@ def _ascii(text: str) -> str:
 def lead_payload(seq: int, run: str, *, revision: int = 0) -> dict[str, Any]:
     """A web-form lead as the capture API receives it; unique email and phone per `seq`.
 
+    The phone number depends on `seq` only (unique for seq < 8,000,000), so callers give every
+    group of leads in one database its own range of `seq`.
+
     `revision` > 0 gives the same person (same email and phone) with a few changed fields,
     as a resubmission that updates the lead.
     """

@@ -230,3 +230,28 @@ def test_edit_normalizes_clears_and_records_identity(sales_team: Team) -> None:
     with pytest.raises(LeadValidationError) as err:
         lead_update(lead=lead, changes={"email": "nope", "stage": "sql"}, actor=None)
     assert set(err.value.errors) == {"email", "stage"}
+
+
+def test_email_and_phone_of_two_different_leads_update_the_email_match(sales_team: Team) -> None:
+    by_email = lead_capture(payload={"email": "e@example.com"}).lead
+    by_phone = lead_capture(payload={"phone": "+1 212 555 0123"}).lead
+    result = lead_capture(payload={"email": "e@example.com", "phone": "+1 212 555 0123", "city": "Oslo"})
+    assert result.lead == by_email and not result.quarantined
+    identify = next(e for e in result.submission.trace if e["step"] == "identify")
+    assert "belongs to another lead" in identify["detail"]["conflicts"][0]
+    assert LeadIdentity.objects.get(kind="phone").lead == by_phone
+
+
+def test_extra_fields_of_a_later_submission_are_kept(sales_team: Team) -> None:
+    lead_capture(payload={"email": "x@example.com", "a": 1})
+    lead_capture(payload={"email": "x@example.com", "b": 2})
+    assert Lead.objects.get().extra == {"a": 1, "b": 2}
+
+
+def test_source_named_in_payload_scopes_external_ids_and_matches_case_insensitively(sales_team: Team) -> None:
+    Source.objects.create(name="Website")
+    lead_capture(payload={"external_id": "9", "source": "WEBSITE"})
+    lead_capture(payload={"external_id": "9", "source": "Meta"})
+    assert Lead.objects.count() == 2
+    assert sorted(Source.objects.values_list("name", flat=True)) == ["Meta", "Website"]
+    assert lead_capture(payload={"external_id": "9", "source": "website"}).created is False

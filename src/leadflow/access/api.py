@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja.errors import HttpError
 from ninja.security import APIKeyCookie, HttpBearer
 
-from leadflow.access.models import ApiKey, ApiScope, User
+from leadflow.access.models import ApiKey, ApiScope, Role, User
 from leadflow.access.selectors import api_key_authenticate
 
 
@@ -45,7 +45,7 @@ class SessionAuth(APIKeyCookie):
         if not user.is_authenticated or not isinstance(user, User):
             return None
         scopes = {ApiScope.CAPTURE, ApiScope.READ, ApiScope.WRITE}
-        if user.is_superuser or user.role == "admin":
+        if user.is_superuser or user.role == Role.ADMIN:
             scopes.add(ApiScope.ADMIN)
         return Principal(user=user, scopes=frozenset(scopes))
 

@@ -2,10 +2,9 @@
 
 from datetime import timedelta
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from leadflow.access.models import ApiKey, Team
+from leadflow.access.models import ApiKey
 from leadflow.access.services import hash_api_key
 
 # A key's last-used time is refreshed at most this often, so busy keys cost no write per request.
@@ -25,11 +24,3 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     ):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     return api_key
-
-
-def team_default() -> Team | None:
-    return Team.objects.filter(is_default=True).first()
-
-
-def team_ids_of(*, user_id: int) -> QuerySet[Team]:
-    return Team.objects.filter(memberships__user_id=user_id)

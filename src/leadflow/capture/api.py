@@ -194,8 +194,12 @@ def capture_lead(request: HttpRequest) -> Status[dict[str, Any]] | JsonResponse:
     except ValueError:
         payload = None
     key = request.headers.get("Idempotency-Key", "").strip()[:200] or None
-    if key and caller.api_key is not None:
-        key = f"{caller.api_key.pk}:{key}"
+    if key:  # each caller has its own key space
+        key = (
+            f"k{caller.api_key.pk}:{key}"
+            if caller.api_key
+            else f"u{caller.user.pk if caller.user else 0}:{key}"
+        )
     try:
         result = lead_capture(
             payload=payload, raw_body=raw, channel=Channel.API, idempotency_key=key, actor=caller.user

@@ -134,6 +134,7 @@ class IntakeFlow:
                     elapsed() / len(items),
                 )
         if valid:
+            self._resolve_sources(valid)
             self._identify(valid)
             self._upsert(valid)
             self._domain_steps(valid)
@@ -170,29 +171,32 @@ class IntakeFlow:
             }
             groups: dict[tuple[str, str], _Group] = {}
             existing: dict[int, _Group] = {}
+
+            def owner_of(key: tuple[str, str]) -> _Group | None:
+                if key in groups:
+                    return groups[key]
+                if key in known:
+                    return existing.setdefault(known[key], _Group(existing_id=known[key]))
+                return None
+
             notes = []
             for item, keys in zip(items, keys_by_item, strict=True):
                 group, matched_by = None, None
                 for key in keys:
-                    if key in groups:
-                        group, matched_by = groups[key], key
-                        break
-                    if key in known:
-                        lead_id = known[key]
-                        group = existing.setdefault(lead_id, _Group(existing_id=lead_id))
+                    if (group := owner_of(key)) is not None:
                         matched_by = key
                         break
-                if group is None:
-                    group = _Group()
+                group = group or _Group()
                 conflicts = []
                 for key in keys:
-                    owner = groups.get(key) or (existing.get(known[key]) if key in known else None)
+                    owner = owner_of(key)
                     if owner is None:
                         groups[key] = group
                         group.new_identities.append(key)
                     elif owner is not group:
-                        conflicts.append(f"{key[0]} {key[1]} belongs to another lead")
-                    groups.setdefault(key, group)
+                        conflicts.append(
+                            f"{key[0]} {key[1]} belongs to another lead; left for duplicate review"
+                        )
                 group.items.append(item)
                 item.group = group
                 if matched_by is None:
@@ -223,7 +227,6 @@ class IntakeFlow:
             groups = list(dict.fromkeys(item.group for item in items if item.group is not None))
             existing_ids = [g.existing_id for g in groups if g.existing_id is not None]
             existing = Lead.objects.select_for_update().in_bulk(existing_ids) if existing_ids else {}
-            sources = self._sources(items)
             new_leads = []
             for group in groups:
                 if group.existing_id is not None:
@@ -233,7 +236,7 @@ class IntakeFlow:
                     new_leads.append(group.lead)
                 for item in group.items:
                     item.lead = group.lead
-                    item.changes = self._apply(item, group.lead, sources)
+                    item.changes = self._apply(item, group.lead)
             Lead.objects.bulk_create(new_leads)
             new_ids = {lead.pk for lead in new_leads}
             LeadIdentity.objects.bulk_create(
@@ -274,25 +277,27 @@ class IntakeFlow:
                 changed=sorted(item.changes),
             )
 
-    def _sources(self, items: list[IntakeItem]) -> dict[str, Source]:
-        """Sources named in payloads, by lowercase name; unknown names become new sources."""
+    def _resolve_sources(self, items: list[IntakeItem]) -> None:
+        """Points each submission at the source its payload names; unknown names become new sources."""
         names = {i.parsed.source_name for i in items if i.parsed and i.parsed.source_name}
         if not names:
-            return {}
-        found = {s.name.lower(): s for s in Source.objects.filter(name__in=names)}
+            return
+        query = Q(pk__in=[])
         for name in names:
+            query |= Q(name__iexact=name)
+        found = {source.name.lower(): source for source in Source.objects.filter(query)}
+        for item in items:
+            assert item.parsed is not None
+            name = item.parsed.source_name
+            if not name:
+                continue
             if name.lower() not in found:
-                found[name.lower()] = Source.objects.get_or_create(
-                    name=name, defaults={"channel": items[0].submission.channel}
-                )[0]
-        return found
+                found[name.lower()] = Source.objects.create(name=name, channel=item.submission.channel)
+            item.submission.source = found[name.lower()]
 
-    def _apply(self, item: IntakeItem, lead: Lead, sources: dict[str, Source]) -> dict[str, list[Any]]:
+    def _apply(self, item: IntakeItem, lead: Lead) -> dict[str, list[Any]]:
         parsed = item.parsed
         assert parsed is not None
-        source = sources.get(parsed.source_name.lower()) if parsed.source_name else None
-        if source is not None:
-            item.submission.source = source
         changes = lead_apply_values(lead=lead, values=parsed.values)
         changes.update(lead_apply_custom(lead=lead, custom=parsed.custom, extra=parsed.extra))
         if lead.source_id is None and item.submission.source_id is not None:

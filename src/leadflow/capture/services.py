@@ -2,6 +2,7 @@
 
 import logging
 import time
+from datetime import timedelta
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # A concurrent capture may create the same identity first; the batch is then retried.
 MAX_ATTEMPTS = 3
+# A submission still "received" after this long was abandoned by a dead process.
+STUCK_AFTER = timedelta(minutes=1)
 
 
 @dataclass
@@ -84,11 +87,14 @@ def lead_capture(
 
 
 def _submission_for_key(key: str) -> CaptureResult | None:
+    """The first result for a retried key; a first attempt that died mid-way is finished now."""
     earlier = Submission.objects.select_related("lead").filter(idempotency_key=key).first()
     if earlier is None:
         return None
     if earlier.status == SubmissionStatus.RECEIVED:
-        raise SubmissionInProgress(key)
+        if timezone.now() - earlier.received_at < STUCK_AFTER:
+            raise SubmissionInProgress(key)
+        (earlier,) = _process([earlier], actor=earlier.actor)
     return CaptureResult(submission=earlier, replayed=True)
 
 
@@ -132,7 +138,7 @@ def _process(submissions: list[Submission], *, actor: User | None) -> list[Submi
                 submissions, "The intake flow failed unexpectedly; the submission is kept for replay."
             )
             raise
-    raise AssertionError("unreachable")
+    raise AssertionError("the loop returns or raises")
 
 
 def _quarantine_failed(submissions: list[Submission], reason: str) -> None:

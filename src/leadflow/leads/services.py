@@ -49,7 +49,10 @@ def lead_apply_values(*, lead: Lead, values: Mapping[str, Any]) -> dict[str, lis
 def lead_apply_custom(
     *, lead: Lead, custom: Mapping[str, Any], extra: Mapping[str, Any]
 ) -> dict[str, list[Any]]:
-    """Merges validated custom values and unknown extra data in memory; returns the changes."""
+    """Merges validated custom values and unknown extra data in memory; returns the changes.
+
+    Keys of the changes are "custom.<key>" and "extra.<key>", so callers know which JSON field to save.
+    """
     changes: dict[str, list[Any]] = {}
     for key, new in custom.items():
         if new is not None and lead.custom.get(key) != new:
@@ -57,6 +60,7 @@ def lead_apply_custom(
             lead.custom[key] = new
     for key, new in extra.items():
         if lead.extra.get(key) != new:
+            changes[f"extra.{key}"] = [lead.extra.get(key), new]
             lead.extra[key] = new
     return changes
 

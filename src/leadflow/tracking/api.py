@@ -11,6 +11,8 @@ from pydantic import Field, model_validator
 from leadflow.access.api import AUTH, principal
 from leadflow.access.models import ApiScope
 from leadflow.core.api import unprocessable
+from leadflow.hygiene.normalize import NormalizationError, normalize_email
+from leadflow.leads.models import IdentityKind
 from leadflow.leads.schemas import ActivityOut, activity_out
 from leadflow.leads.selectors import lead_visible
 from leadflow.tracking.services import event_record
@@ -41,7 +43,11 @@ def record_event(request: HttpRequest, body: EventIn) -> Status[dict[str, Any]]:
         lead = leads.filter(pk=body.lead_id).first()
     else:
         assert body.email is not None
-        lead = leads.filter(identities__kind="email", identities__value=body.email.strip().lower()).first()
+        try:
+            _, email = normalize_email(body.email)
+        except NormalizationError as err:
+            raise unprocessable({"email": str(err)}) from None
+        lead = leads.filter(identities__kind=IdentityKind.EMAIL, identities__value=email).first()
     if lead is None:
         if body.lead_id is None:
             raise unprocessable({"email": "No lead has this email."})

@@ -1,11 +1,13 @@
 """Pages of the web UI."""
 
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from leadflow.analytics.selectors import overview
 
 
+@login_required
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", {"overview": overview()})
 
