@@ -7,6 +7,7 @@ import math
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -34,15 +35,18 @@ def _pg_admin(admin_url: str, statement: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute(statement)
 
 
 @contextmanager
-def fresh_database(db: str, *, pg_admin_url: str = PG_ADMIN_URL) -> Iterator[dict[str, str]]:
+def fresh_database(
+    db: str, *, pg_admin_url: str = PG_ADMIN_URL, pg_settings: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
     """Environment variables pointing leadflow at a new, empty database; removed afterwards.
 
     SQLite: a temporary LEADFLOW_DATA_DIR. PostgreSQL: a database `leadflow_bench_<pid>` created
-    on the server of `pg_admin_url` (and a temporary data dir for the secret key and static files).
+    on the server of `pg_admin_url` (and a temporary data dir for the secret key and static files);
+    `pg_settings` are set on that database only (ALTER DATABASE … SET), e.g. for a diagnosis.
     """
     data_dir = tempfile.mkdtemp(prefix=f"leadflow-bench-{db}-")
     env = {
@@ -60,6 +64,8 @@ def fresh_database(db: str, *, pg_admin_url: str = PG_ADMIN_URL) -> Iterator[dic
             _pg_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
             _pg_admin(pg_admin_url, f'CREATE DATABASE "{db_name}"')
             created = True
+            for name, value in (pg_settings or {}).items():
+                _pg_admin(pg_admin_url, f'ALTER DATABASE "{db_name}" SET {name} = {value}')
             env["DATABASE_URL"] = _pg_url_for(pg_admin_url, db_name)
         elif db != "sqlite":
             raise ValueError(f"Unknown database {db!r}")
@@ -205,6 +211,33 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
 
 
+def pg_settings_arg(values: list[str] | None) -> dict[str, str]:
+    """`--pg-set name=value` options as a dict; names and values are restricted to safe characters."""
+    settings: dict[str, str] = {}
+    for item in values or []:
+        name, _, value = item.partition("=")
+        if not (name.replace("_", "").isalnum() and value.replace("_", "").replace(".", "").isalnum()):
+            raise ValueError(f"--pg-set wants name=value with plain words, not {item!r}")
+        settings[name] = value
+    return settings
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+    ).stdout
+
+
+def git_state() -> str:
+    """The commit benchmarked, and whether src/ differed from it (read-only git calls)."""
+    try:
+        head = _git("rev-parse", "--short", "HEAD").strip()
+        dirty = _git("diff", "--name-only", "HEAD", "--", "src").strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes in src/' if dirty else ''}"
+
+
 def machine_summary() -> dict[str, Any]:
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     return {
@@ -212,4 +245,5 @@ def machine_summary() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_at_start": " ".join(load),
+        "git": git_state(),
     }

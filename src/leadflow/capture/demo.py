@@ -10,7 +10,7 @@ import random
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -137,13 +137,19 @@ COUNTRIES = [
     Country("DE", "Germany", "de_DE", 10, "de", "de", (
         ("Berlin", "", ""), ("Munich", "", ""), ("Hamburg", "", ""), ("Cologne", "", ""),
     )),
-    Country("FR", "France", "fr_FR", 7, "fr", "fr", (("Paris", "", ""), ("Lyon", "", ""), ("Toulouse", "", ""))),
+    Country("FR", "France", "fr_FR", 7, "fr", "fr", (
+        ("Paris", "", ""), ("Lyon", "", ""), ("Toulouse", "", ""),
+    )),
     Country("NL", "Netherlands", "nl_NL", 4, "nl", "nl", (("Amsterdam", "", ""), ("Rotterdam", "", ""))),
     Country("ES", "Spain", "es_ES", 4, "es", "es", (("Madrid", "", ""), ("Barcelona", "", ""))),
     Country("SE", "Sweden", "sv_SE", 3, "se", "sv", (("Stockholm", "", ""), ("Gothenburg", "", ""))),
     Country("AU", "Australia", "en_AU", 5, "com.au", "en", (("Sydney", "NSW", ""), ("Melbourne", "VIC", ""))),
-    Country("IN", "India", "en_IN", 4, "in", "en", (("Bengaluru", "", ""), ("Mumbai", "", ""), ("Pune", "", ""))),
-    Country("BR", "Brazil", "pt_BR", 5, "com.br", "pt-br", (("São Paulo", "", ""), ("Rio de Janeiro", "", ""))),
+    Country("IN", "India", "en_IN", 4, "in", "en", (
+        ("Bengaluru", "", ""), ("Mumbai", "", ""), ("Pune", "", ""),
+    )),
+    Country("BR", "Brazil", "pt_BR", 5, "com.br", "pt-br", (
+        ("São Paulo", "", ""), ("Rio de Janeiro", "", ""),
+    )),
 ]  # fmt: skip
 EMEA = {"GB", "DE", "FR", "NL", "ES", "SE"}
 
@@ -176,9 +182,10 @@ LEGAL_WORDS = {
 }  # fmt: skip
 PAGES = [
     ("/", "Home"), ("/pricing", "Pricing"), ("/features/lead-scoring", "Lead scoring"),
-    ("/features/routing", "Lead routing"), ("/integrations", "Integrations"), ("/customers", "Customer stories"),
-    ("/blog/speed-to-lead", "Why speed to lead matters"), ("/blog/lead-scoring-models", "Lead scoring models"),
-    ("/docs/api", "API documentation"), ("/demo", "Book a demo"),
+    ("/features/routing", "Lead routing"), ("/integrations", "Integrations"),
+    ("/customers", "Customer stories"), ("/blog/speed-to-lead", "Why speed to lead matters"),
+    ("/blog/lead-scoring-models", "Lead scoring models"), ("/docs/api", "API documentation"),
+    ("/demo", "Book a demo"),
 ]  # fmt: skip
 
 # Final stage weights by how long ago the lead arrived: (younger than days, weights in STAGE_ORDER).
@@ -419,12 +426,12 @@ class _Demo:
     def _phone(self, country: Country, area: str) -> str:
         """A valid number of the country, written the way people type it."""
         example = phonenumbers.example_number_for_type(country.code, phonenumbers.PhoneNumberType.MOBILE)
+        assert example is not None
         while True:
             if area:
                 national = f"{area}{self.rng.randint(2, 9)}{self.rng.randint(0, 999999):06d}"
             else:
-                digits = str(example.national_number)
-                national = digits[:-6] + f"{self.rng.randint(0, 999999):06d}"
+                national = str(example.national_number)[:-6] + f"{self.rng.randint(0, 999999):06d}"
             number = phonenumbers.parse(national, country.code)
             if phonenumbers.is_valid_number(number):
                 e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -513,12 +520,8 @@ class _Demo:
         self._default_team(TEAMS[0])
         self.arrived_by = timezone.now()
         again = [p for p in people if p.age_days > 2 and p.rng.random() < 0.07]
-        for source in ("Website form", "Webinar"):
-            payloads = [
-                self._resubmission(p, source) for p in again if (p.index % 2 == 0) == (source == "Webinar")
-            ]
-            if payloads:
-                self._bulk(source, payloads, result)
+        if again:
+            self._bulk("Website form", [self._resubmission(p) for p in again], result)
         bad = [
             {"first_name": "Test", "email": "test@@example", "company": "asdf"},
             {"first_name": "Jo", "phone": "12", "country": "Neverland"},
@@ -540,30 +543,25 @@ class _Demo:
 
     def _bulk(self, source_name: str, payloads: list[dict[str, Any]], result: dict[str, int]) -> list[int]:
         source = self.sources[source_name]
-        actor = {Channel.IMPORT: self.users["marketing"], Channel.MANUAL: self.users["manager"]}.get(
-            source.channel
-        )
+        actors: dict[str, User] = {
+            Channel.IMPORT: self.users["marketing"],
+            Channel.MANUAL: self.users["manager"],
+        }
+        actor = actors.get(source.channel)
         bulk = leads_capture_bulk(payloads=payloads, channel=source.channel, source=source, actor=actor)
         result["updated"] += bulk.updated
         result["quarantined"] += bulk.quarantined
         return bulk.submission_ids
 
-    def _resubmission(self, person: _Person, source: str) -> dict[str, Any]:
-        """The same person again, by email, with what changed since."""
+    def _resubmission(self, person: _Person) -> dict[str, Any]:
+        """The same person again (matched by email) asking for a demo, with a new title and maybe a phone."""
         keep = ("first_name", "last_name", "email", "company", "country", "city")
         payload = {k: person.payload[k] for k in keep if k in person.payload}
         payload["job_title"] = person.rng.choice(["Head of Marketing", "VP Marketing", "Director of RevOps"])
         if "phone" not in person.payload:
-            payload["phone"] = self._phone(person.country, "")
-        if source == "Webinar":
-            payload |= {
-                "utm_source": "webinar",
-                "utm_medium": "event",
-                "utm_campaign": "webinar-lead-scoring",
-            }
-        else:
-            payload |= {"landing_page": f"{SITE}/demo", "referrer": "https://www.google.com/"}
-        return payload
+            area = next(a for city, _, a in person.country.cities if city == person.payload["city"])
+            payload["phone"] = self._phone(person.country, area)
+        return payload | {"landing_page": f"{SITE}/demo", "referrer": "https://www.google.com/"}
 
     # ---------------------------------------------------------------------------------------------
     # Working the leads
@@ -579,15 +577,18 @@ class _Demo:
         company = lead.company or "their team"
 
         def call(connected: bool) -> None:
-            minutes = rng.randint(4, 35)
+            minutes = rng.randint(4, 35) if connected else 0
             activity_create(
                 lead=lead,
                 kind=ActivityKind.CALL,
-                summary=f"Call: connected ({minutes} min)" if connected else "Call: no answer, left a voicemail",
-                payload={"direction": "outbound", "outcome": "connected" if connected else "no_answer",
-                         "duration_seconds": minutes * 60 if connected else 0},
+                summary=f"Call: connected ({minutes} min)" if connected else "Call: no answer, voicemail",
+                payload={
+                    "direction": "outbound",
+                    "outcome": "connected" if connected else "no_answer",
+                    "duration_seconds": minutes * 60,
+                },
                 actor=owner,
-            )  # fmt: skip
+            )
 
         def email(subject: str) -> None:
             activity_create(
@@ -714,26 +715,22 @@ class _Demo:
             index = bisect_right(old_times[lead_id], at) - 1
             return new_times[lead_id][max(index, 0)]
 
-        def rewrite(model: Any, fields: Sequence[str], extra: Callable[[Any], None] | None = None) -> None:
+        def rewrite(model: Any, fields: Sequence[str]) -> None:
             objs = list(model.objects.filter(lead__isnull=False).only("pk", "lead_id", *fields))
             for obj in objs:
                 for name in fields:
                     setattr(obj, name, remap(obj.lead_id, getattr(obj, name)))
-                if extra is not None:
-                    extra(obj)
             bulk_update_fast(objs, fields)
 
-        leads = list(Lead.objects.only("pk", "created_at", "assigned_at", "first_response_at", "qualified_at",
-                                       "converted_at"))  # fmt: skip
+        milestones = ["assigned_at", "first_response_at", "qualified_at", "converted_at"]
+        leads = list(Lead.objects.only("pk", *milestones))
         first_response: dict[int, datetime | None] = {}
         for lead in leads:
-            for name in ("assigned_at", "first_response_at", "qualified_at", "converted_at"):
+            for name in milestones:
                 setattr(lead, name, remap(lead.pk, getattr(lead, name)))
             lead.created_at = new_times[lead.pk][0]
             first_response[lead.pk] = lead.first_response_at
-        bulk_update_fast(
-            leads, ["created_at", "assigned_at", "first_response_at", "qualified_at", "converted_at"]
-        )
+        bulk_update_fast(leads, ["created_at", *milestones])
 
         tasks = list(Task.objects.only("pk", "lead_id", "created_at", "due_at"))
         for task in tasks:
@@ -775,7 +772,13 @@ class _Demo:
 
     def _page_views(self, people: list[_Person]) -> None:
         """Visits to the website between the lead's arrival and now, more for engaged leads."""
-        engaged = {Stage.MQL: 2, Stage.SQL: 3, Stage.OPPORTUNITY: 4, Stage.CUSTOMER: 4, Stage.RECYCLED: 2}
+        engaged: dict[str, int] = {
+            Stage.MQL: 2,
+            Stage.SQL: 3,
+            Stage.OPPORTUNITY: 4,
+            Stage.CUSTOMER: 4,
+            Stage.RECYCLED: 2,
+        }
         arrivals = dict(Lead.objects.values_list("pk", "created_at"))
         views = []
         for person in people:

@@ -2,9 +2,9 @@
 
 import logging
 import time
-from datetime import timedelta
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings

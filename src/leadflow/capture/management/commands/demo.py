@@ -34,8 +34,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Loaded the demo (seed {summary.seed}) in {elapsed:.1f} s.")
         self.stdout.write("Users (demo passwords, for trying leadflow only; never use them in production):")
         for user in summary.users:
-            teams = f", {', '.join(user.teams)}" if user.teams else ""
-            self.stdout.write(f"  {user.username:<10} password {user.password:<10} {user.role}{teams}")
+            member_of = f", {', '.join(user.teams)}" if user.teams else ""
+            self.stdout.write(f"  {user.username:<10} password {user.password:<10} {user.role}{member_of}")
         teams = [f"{name} (default)" if name == summary.default_team else name for name in summary.teams]
         self.stdout.write(f"Teams: {', '.join(teams)}")
         self.stdout.write("Sources: " + ", ".join(f"{name} ({cost:,.2f})" for name, cost in summary.sources))

@@ -1,4 +1,8 @@
-"""`leadflow serve`: the web server and a background task worker, supervised together."""
+"""`leadflow serve`: the web server and a background task worker, supervised together.
+
+Ctrl+C, SIGTERM or SIGHUP stops both and exits 0. When either child exits by itself, the other is
+stopped too and serve exits with that child's code (128 + signal number if a signal killed it).
+"""
 
 import signal
 import subprocess
@@ -40,10 +44,11 @@ class Command(BaseCommand):
         connections.close_all()
 
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # gunicorn stops within STOP_TIMEOUT; it needs no control socket (in $HOME) since this supervises it.
         commands = {
             "web server": [
                 sys.executable, "-m", "gunicorn", "leadflow.wsgi:application", "-b", bind, "-w", str(workers),
-                "--access-logfile", "-", "--graceful-timeout", str(STOP_TIMEOUT - 2),
+                "--access-logfile", "-", "--graceful-timeout", str(STOP_TIMEOUT - 2), "--no-control-socket",
             ],
         }  # fmt: skip
         if settings.TASK_BACKEND != "immediate":
@@ -55,11 +60,14 @@ class Command(BaseCommand):
             stop_signal.append(signum)
 
         previous = {signum: signal.signal(signum, request_stop) for signum in STOP_SIGNALS}
-        # Own process groups: a Ctrl+C reaches only this process, which stops the children once, in order.
-        children = {name: subprocess.Popen(argv, process_group=0) for name, argv in commands.items()}
+        children: dict[str, subprocess.Popen[bytes]] = {}
         try:
+            for name, argv in commands.items():
+                # Own process group: a Ctrl+C reaches only this process, which then stops each child once.
+                children[name] = subprocess.Popen(argv, process_group=0)
             self.stdout.write(
-                f"leadflow is running on http://{bind} (admin: /admin/, API docs: /api/v1/docs) — Ctrl+C to stop"
+                f"leadflow is running on http://{bind} (admin: /admin/, API docs: /api/v1/docs)"
+                " — Ctrl+C to stop"
             )
             self.stdout.flush()
             exited = _wait_for_first_exit(children, stop_signal)

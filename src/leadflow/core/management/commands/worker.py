@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--queue-name",
-            help="Queues to process, comma-separated (default: the configured queues; '*' = all, database only).",
+            help="Queues, comma-separated (default: the configured ones; '*' for all with the db backend).",
         )
         parser.add_argument(
             "--interval",
