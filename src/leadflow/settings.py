@@ -76,7 +76,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "leadflow.urls"
 WSGI_APPLICATION = "leadflow.wsgi.application"
 AUTH_USER_MODEL = "access.User"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
 
 TEMPLATES = [
     {
@@ -88,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "leadflow.web.context.navigation",
             ],
         },
     },
@@ -150,6 +153,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Hours a new owner has for the first contact before the follow-up is due.
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
+
+# Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("LEADFLOW_FROM_EMAIL", "leadflow <leadflow@localhost>")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 
 LOGGING = {
     "version": 1,

@@ -2,9 +2,10 @@
 
 from datetime import timedelta
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from leadflow.access.models import ApiKey
+from leadflow.access.models import ApiKey, Role, User
 from leadflow.access.services import hash_api_key
 
 # A key's last-used time is refreshed at most this often, so busy keys cost no write per request.
@@ -24,3 +25,15 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
     ):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     return api_key
+
+
+def user_assignable(*, viewer: User) -> QuerySet[User]:
+    """People `viewer` may hand leads to: anyone for admins and marketing, their teams' members for
+    managers, and themselves and their teammates for reps."""
+    users = User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    if viewer.sees_all_leads:
+        return users
+    team_ids = list(viewer.memberships.values_list("team_id", flat=True))
+    if viewer.role == Role.MANAGER:
+        team_ids += list(viewer.managed_teams.values_list("id", flat=True))
+    return users.filter(Q(pk=viewer.pk) | Q(memberships__team_id__in=team_ids)).distinct()

@@ -4,10 +4,12 @@ The default: leads without an owner go round robin to the active members of the 
 with no default team or nobody available they wait in the unassigned pool.
 """
 
+from django.db import transaction
 from django.utils import timezone
 
 from leadflow.access.models import Team, User
-from leadflow.leads.models import Activity, ActivityKind, Lead
+from leadflow.leads.models import Activity, ActivityKind, Lead, Task
+from leadflow.leads.services import activity_create
 from leadflow.leads.steps import StepOutcome
 from leadflow.routing.models import RoundRobinState
 
@@ -93,3 +95,42 @@ def _default_team_turn() -> RoundRobinState | None:
         RoundRobinState.objects.get_or_create(team=team)
         state = turns.get(team=team)
     return state
+
+
+@transaction.atomic
+def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: str = "") -> Lead:
+    """Gives a lead to a person, or back to its team's unassigned pool, saying who did it and why.
+
+    The response clock restarts, and the previous owner's open tasks on the lead move with it.
+    """
+    if owner is not None and not owner.is_active:
+        raise ValueError(f"{owner} is not active and cannot own leads.")
+    previous = lead.owner
+    if previous == owner:
+        return lead
+    now = timezone.now()
+    lead.owner = owner
+    lead.assigned_at = now if owner is not None else None
+    if owner is not None and not owner.memberships.filter(team_id=lead.team_id).exists():
+        lead.team = owner.teams.first() or lead.team
+    lead.updated_at = now
+    lead.save(update_fields=["owner", "assigned_at", "team", "updated_at"])
+    Task.objects.filter(lead=lead, assignee=previous, done_at__isnull=True).update(assignee=owner)
+    who = f" by {actor}" if actor is not None else ""
+    target = str(owner) if owner is not None else "the unassigned pool"
+    summary = f"Reassigned from {previous or 'nobody'} to {target}{who}" + (f": {reason}" if reason else ".")
+    activity_create(
+        lead=lead,
+        kind=ActivityKind.ASSIGNMENT,
+        summary=summary,
+        payload={
+            "from_owner_id": previous.pk if previous else None,
+            "owner_id": owner.pk if owner else None,
+            "team_id": lead.team_id,
+            "method": "manual",
+            "reason": reason,
+        },
+        actor=actor,
+        occurred_at=now,
+    )
+    return lead

@@ -1,9 +1,37 @@
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
 
-from leadflow.web import views
+from leadflow.web import dashboard_views, lead_detail_views, leads_views, users_views, views
 
 app_name = "web"
+
+account_urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "password-reset/",
+        auth_views.PasswordResetView.as_view(
+            success_url=reverse_lazy("web:password_reset_done"),
+            email_template_name="registration/password_reset_email.html",
+        ),
+        name="password_reset",
+    ),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(success_url=reverse_lazy("web:password_reset_complete")),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
+]
+
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    *account_urlpatterns,
+    *leads_views.urlpatterns,
+    *lead_detail_views.urlpatterns,
+    *dashboard_views.urlpatterns,
+    *users_views.urlpatterns,
 ]

@@ -1,15 +1,6 @@
-"""Pages of the web UI."""
+"""Pages shared by the whole UI."""
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-
-from leadflow.analytics.selectors import overview
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {"overview": overview()})
+from django.http import HttpRequest, JsonResponse
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
