@@ -111,7 +111,9 @@ def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: s
     now = timezone.now()
     lead.owner = owner
     lead.assigned_at = now if owner is not None else None
-    if owner is not None and not owner.memberships.filter(team_id=lead.team_id).exists():
+    if owner is not None and (
+        lead.team_id is None or not owner.memberships.filter(team_id=lead.team_id).exists()
+    ):
         lead.team = owner.teams.first() or lead.team
     lead.updated_at = now
     lead.save(update_fields=["owner", "assigned_at", "team", "updated_at"])
