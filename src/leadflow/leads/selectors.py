@@ -154,6 +154,8 @@ def activity_timeline(
 
 def custom_field_specs() -> dict[str, CustomFieldSpec]:
     return {
-        f.key: CustomFieldSpec(key=f.key, label=f.label, field_type=f.field_type, choices=list(f.choices))
-        for f in CustomField.objects.all()
+        key: CustomFieldSpec(key=key, label=label, field_type=field_type, choices=list(choices))
+        for key, label, field_type, choices in CustomField.objects.values_list(
+            "key", "label", "field_type", "choices"
+        )
     }

@@ -48,7 +48,9 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
     team = state.team
     members = {
         user.pk: user
-        for user in User.objects.filter(memberships__team=team, is_active=True, accepts_leads=True)
+        for user in User.objects.filter(memberships__team=team, is_active=True, accepts_leads=True).only(
+            "username", "first_name", "last_name"
+        )
     }
     now = timezone.now()
     last_user_id = state.last_user_id
@@ -86,7 +88,11 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
 
 def _default_team_turn() -> RoundRobinState | None:
     """The default team's round-robin state, locked for this transaction (created on first use)."""
-    turns = RoundRobinState.objects.select_for_update(of=("self",)).select_related("team")
+    turns = (
+        RoundRobinState.objects.select_for_update(of=("self",))
+        .select_related("team")
+        .only("last_user_id", "team__name", "team__is_default")
+    )
     state = turns.filter(team__is_default=True).first()
     if state is None:
         team = Team.objects.filter(is_default=True).first()
