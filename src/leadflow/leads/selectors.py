@@ -3,15 +3,18 @@
 import base64
 import binascii
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
 
 from leadflow.access.models import Role, User
 from leadflow.leads.fields import CustomFieldSpec
-from leadflow.leads.models import Activity, CustomField, Lead
+from leadflow.leads.models import FUNNEL, Activity, CustomField, Lead, Stage, Status, Task
 
 
 def lead_visible(*, viewer: User | None) -> QuerySet[Lead]:
@@ -23,11 +26,18 @@ def lead_visible(*, viewer: User | None) -> QuerySet[Lead]:
     leads = Lead.objects.all()
     if viewer is None or viewer.sees_all_leads:
         return leads
-    team_ids = list(viewer.memberships.values_list("team_id", flat=True))
+    team_ids = _team_ids(viewer)
     if viewer.role == Role.MANAGER:
-        team_ids += list(viewer.managed_teams.values_list("id", flat=True))
         return leads.filter(Q(owner=viewer) | Q(team_id__in=team_ids))
     return leads.filter(Q(owner=viewer) | Q(owner__isnull=True, team_id__in=team_ids))
+
+
+def _team_ids(user: User) -> list[int]:
+    """The teams `user` belongs to, plus those they manage when they are a manager."""
+    team_ids = list(user.memberships.values_list("team_id", flat=True))
+    if user.role == Role.MANAGER:
+        team_ids += list(user.managed_teams.values_list("id", flat=True))
+    return team_ids
 
 
 def lead_get(*, lead_id: int, viewer: User | None) -> Lead | None:
@@ -69,12 +79,13 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode()
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, *, size: int = 2) -> list[Any]:
+    """The `size` values a cursor holds (the sort values, then the id)."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (binascii.Error, ValueError):
         raise CursorError("The cursor is not valid; use next_cursor from a previous page.") from None
-    if not isinstance(values, list) or len(values) != 2:
+    if not isinstance(values, list) or len(values) != size:
         raise CursorError("The cursor is not valid; use next_cursor from a previous page.")
     return values
 
@@ -113,22 +124,215 @@ def lead_filter(queryset: QuerySet[Lead], filters: LeadFilters) -> QuerySet[Lead
     return queryset.filter(conditions)
 
 
+@dataclass(frozen=True)
+class SortColumn:
+    """One column of a lead ordering; `kind` ("text", "int" or "datetime") checks cursor values."""
+
+    expression: Combinable
+    kind: str
+    nullable: bool = False
+
+
+# Lifecycle stages in funnel order, then the two ways out of it.
+STAGE_ORDER = [*FUNNEL, Stage.RECYCLED, Stage.DISQUALIFIED]
+
+# Orders of the lead list: a key sorts by its columns, then by id, all ascending ("-key": descending).
+# Text sorts ignore case. A NULL sorts as the largest value: unassigned leads come last in ascending
+# order and first in descending order, on SQLite and PostgreSQL alike.
+LEAD_ORDERS: dict[str, tuple[SortColumn, ...]] = {
+    "created": (SortColumn(F("created_at"), "datetime"),),
+    "score": (SortColumn(F("score"), "int"),),
+    "name": (SortColumn(Lower("last_name"), "text"), SortColumn(Lower("first_name"), "text")),
+    "company": (SortColumn(Lower("company"), "text"),),
+    "stage": (
+        SortColumn(
+            Case(
+                *(When(stage=stage, then=Value(rank)) for rank, stage in enumerate(STAGE_ORDER)),
+                default=Value(len(STAGE_ORDER)),
+                output_field=IntegerField(),
+            ),
+            "int",
+        ),
+    ),
+    "owner": (
+        # The owner as the UI shows them: full name, else username; NULL when unassigned.
+        SortColumn(
+            Coalesce(
+                NullIf(Lower(Trim(Concat("owner__first_name", Value(" "), "owner__last_name"))), Value("")),
+                Lower("owner__username"),
+            ),
+            "text",
+            nullable=True,
+        ),
+        SortColumn(F("owner_id"), "int", nullable=True),
+    ),
+}
+DEFAULT_LEAD_ORDER = "-created"
+
+
+class OrderError(ValueError):
+    """An order the lead list does not know."""
+
+
+def lead_order_columns(order: str) -> tuple[bool, tuple[SortColumn, ...]]:
+    """(descending, columns) for an order such as "score" or "-score"."""
+    descending = order.startswith("-")
+    columns = LEAD_ORDERS.get(order.removeprefix("-"))
+    if columns is None:
+        raise OrderError(
+            f"Unknown order {order!r}; choose from {', '.join(LEAD_ORDERS)} (prefix - to reverse)."
+        )
+    return descending, columns
+
+
 def lead_list(
-    *, viewer: User | None, filters: LeadFilters, cursor: str | None = None, limit: int = 50
+    *,
+    viewer: User | None,
+    filters: LeadFilters,
+    cursor: str | None = None,
+    limit: int = 50,
+    order: str = DEFAULT_LEAD_ORDER,
 ) -> Page:
-    """Newest leads first, paginated by keyset on (created_at, id) so deep pages stay fast."""
-    leads = lead_filter(lead_visible(viewer=viewer), filters).select_related("owner", "team", "source")
+    """The leads `viewer` may see that match `filters`, in `order` (newest first by default).
+
+    Pages are cut by keyset on (sort columns, id): the cursor holds the last row's sort values and id,
+    so a deep page costs the same as the first (an index on the same columns makes it a range scan).
+    """
+    descending, columns = lead_order_columns(order)
+    names = [f"keyset_{position}" for position in range(len(columns))]
+    leads = (
+        lead_filter(lead_visible(viewer=viewer), filters)
+        .select_related("owner", "team", "source")
+        .annotate(**{name: column.expression for name, column in zip(names, columns, strict=True)})
+    )
     if cursor:
-        created_at, lead_id = decode_cursor(cursor)
-        created = datetime.fromisoformat(created_at)
-        leads = leads.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=lead_id))
-    items = list(leads.order_by("-created_at", "-id")[: limit + 1])
+        *values, last_id = decode_cursor(cursor, size=len(columns) + 1)
+        _check_cursor_values(columns, values, last_id)
+        leads = leads.filter(_keyset_after(names, columns, values, last_id, descending=descending))
+    ordering: list[OrderBy] = []
+    for name, column in zip(names, columns, strict=True):
+        if descending:
+            ordering.append(F(name).desc(nulls_first=True if column.nullable else None))
+        else:
+            ordering.append(F(name).asc(nulls_last=True if column.nullable else None))
+    ordering.append(F("id").desc() if descending else F("id").asc())
+    items = list(leads.order_by(*ordering)[: limit + 1])
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
         last = items[-1]
-        next_cursor = encode_cursor([last.created_at.isoformat(), last.pk])
+        values = [getattr(last, name) for name in names]
+        next_cursor = encode_cursor(
+            [value.isoformat() if isinstance(value, datetime) else value for value in values] + [last.pk]
+        )
     return Page(items=items, next_cursor=next_cursor)
+
+
+def lead_iter(
+    *, viewer: User | None, filters: LeadFilters, order: str = DEFAULT_LEAD_ORDER, chunk_size: int = 1000
+) -> Iterator[Lead]:
+    """Every lead lead_list would page through, fetched a keyset chunk at a time (for exports)."""
+    cursor = None
+    while True:
+        page = lead_list(viewer=viewer, filters=filters, cursor=cursor, limit=chunk_size, order=order)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def _check_cursor_values(columns: Sequence[SortColumn], values: list[Any], last_id: Any) -> None:
+    """Turns cursor values into query values in place; CursorError when one cannot be a sort value."""
+    invalid = CursorError("The cursor is not valid for this order; start from the first page.")
+    if not isinstance(last_id, int) or isinstance(last_id, bool):
+        raise invalid
+    for position, (column, value) in enumerate(zip(columns, values, strict=True)):
+        if value is None:
+            if not column.nullable:
+                raise invalid
+        elif column.kind == "int":
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise invalid
+        elif not isinstance(value, str):
+            raise invalid
+        elif column.kind == "datetime":
+            try:
+                values[position] = datetime.fromisoformat(value)
+            except ValueError:
+                raise invalid from None
+
+
+def _keyset_after(
+    names: list[str], columns: Sequence[SortColumn], values: list[Any], last_id: int, *, descending: bool
+) -> Q:
+    """Rows strictly after the cursor row: (c1 > v1) OR (c1 = v1 AND ((c2 > v2) OR (c2 = v2 AND id > n)))."""
+    after = Q(id__lt=last_id) if descending else Q(id__gt=last_id)
+    for name, column, value in reversed(list(zip(names, columns, values, strict=True))):
+        tied = Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
+        beyond = _beyond(name, column, value, descending=descending)
+        after = (tied & after) if beyond is None else beyond | (tied & after)
+    # A redundant bound on the first column lets the database start an index range scan at the cursor.
+    first, first_value = names[0], values[0]
+    if first_value is None:
+        bound = Q() if descending else Q(**{f"{first}__isnull": True})
+    else:
+        bound = Q(**{f"{first}__lte" if descending else f"{first}__gte": first_value})
+        if columns[0].nullable and not descending:
+            bound |= Q(**{f"{first}__isnull": True})
+    return bound & after
+
+
+def _beyond(name: str, column: SortColumn, value: Any, *, descending: bool) -> Q | None:
+    """Rows whose `name` sorts strictly after `value`, NULL being the largest; None when there are none."""
+    if value is None:
+        return Q(**{f"{name}__isnull": False}) if descending else None
+    beyond = Q(**{f"{name}__lt" if descending else f"{name}__gt": value})
+    if column.nullable and not descending:
+        beyond |= Q(**{f"{name}__isnull": True})
+    return beyond
+
+
+def lead_inbox_new(*, owner: User, limit: int = 20) -> list[Lead]:
+    """`owner`'s new leads that nobody has responded to yet, the most recently assigned first."""
+    return list(
+        Lead.objects.filter(owner=owner, status=Status.NEW, first_response_at__isnull=True).order_by(
+            F("assigned_at").desc(nulls_last=True), "-id"
+        )[:limit]
+    )
+
+
+def lead_hot(*, viewer: User, min_score: int, limit: int = 10) -> list[Lead]:
+    """The highest-scoring leads `viewer` may see, from `min_score` up."""
+    return list(
+        lead_visible(viewer=viewer)
+        .filter(score__gte=min_score)
+        .select_related("owner")
+        .order_by("-score", "-id")[:limit]
+    )
+
+
+def lead_pool(*, viewer: User, limit: int = 20) -> list[Lead]:
+    """The unassigned leads of `viewer`'s teams that `viewer` may see, oldest first (they waited longest)."""
+    return list(
+        lead_visible(viewer=viewer)
+        .filter(owner__isnull=True, team_id__in=_team_ids(viewer))
+        .select_related("team")
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def task_open_due(*, assignee: User, due_before: datetime, limit: int = 50) -> list[Task]:
+    """`assignee`'s open tasks due before `due_before` on leads they may see, the most overdue first."""
+    return list(
+        Task.objects.filter(
+            assignee=assignee,
+            done_at__isnull=True,
+            due_at__lt=due_before,
+            lead__in=lead_visible(viewer=assignee),
+        )
+        .select_related("lead")
+        .order_by("due_at", "id")[:limit]
+    )
 
 
 def activity_timeline(
