@@ -12,7 +12,8 @@ account_urlpatterns = [
         "password-reset/",
         auth_views.PasswordResetView.as_view(
             success_url=reverse_lazy("web:password_reset_done"),
-            email_template_name="registration/password_reset_email.html",
+            email_template_name="web/account/password_reset_email.txt",
+            subject_template_name="web/account/password_reset_subject.txt",
         ),
         name="password_reset",
     ),
