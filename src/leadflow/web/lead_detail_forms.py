@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from django import forms
+from django.db import models
 from django.db.models import QuerySet
 
 from leadflow.access.models import User
@@ -62,11 +63,16 @@ class EditableField:
     def form(self, lead: Lead, data: Any = None) -> forms.Form:
         """A one-field form; its input is named "value"."""
         form = forms.Form(data=data, auto_id=f"edit-{self.slug}-%s")
-        form.fields["value"] = forms.CharField(
-            label=self.label, required=False, strip=False, widget=self._widget()
-        )
+        widget = self._widget()
+        widget.attrs["autofocus"] = True
+        form.fields["value"] = forms.CharField(label=self.label, required=False, strip=False, widget=widget)
         form.initial = {"value": self._initial(lead)}
         return form
+
+    def refuse(self, form: forms.Form, message: str) -> None:
+        """Shows the service's message under the input, tied to it for screen readers."""
+        form.add_error("value", message)
+        form.fields["value"].widget.attrs["aria-describedby"] = f"edit-{self.slug}-error"
 
     def _initial(self, lead: Lead) -> str:
         value = self.value(lead)
@@ -81,7 +87,9 @@ class EditableField:
     def _widget(self) -> forms.Widget:
         spec = self.custom
         if spec is None:
-            max_length = Lead._meta.get_field(self.key).max_length
+            model_field = Lead._meta.get_field(self.key)
+            assert isinstance(model_field, models.Field)
+            max_length = model_field.max_length
             attrs = {**STANDARD_WIDGET_ATTRS.get(self.key, {})}
             if max_length:
                 attrs["maxlength"] = str(max_length)
@@ -97,12 +105,15 @@ class EditableField:
         return forms.TextInput(attrs={"maxlength": "1000"})
 
 
+def _label(name: str) -> str:
+    field = Lead._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return str(field.verbose_name).capitalize()
+
+
 def editable_fields(specs: dict[str, CustomFieldSpec]) -> list[EditableField]:
     """Every standard field, then every custom field, in a stable order."""
-    standard = [
-        EditableField(key=name, label=str(Lead._meta.get_field(name).verbose_name).capitalize())
-        for name in STANDARD_FIELDS
-    ]
+    standard = [EditableField(key=name, label=_label(name)) for name in STANDARD_FIELDS]
     custom = [
         EditableField(key=f"custom.{key}", label=spec.label, custom=spec) for key, spec in specs.items()
     ]
@@ -120,6 +131,7 @@ class ActionForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"{self.id_prefix}-%s")
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
 
 
@@ -128,7 +140,7 @@ class CallForm(ActionForm):
     summary = forms.CharField(
         label="Call summary",
         max_length=300,
-        widget=forms.TextInput(attrs={"placeholder": "Who you spoke to, what was agreed"}),
+        widget=forms.TextInput(attrs={"placeholder": "Outcome and next step"}),
     )
 
 
@@ -140,12 +152,7 @@ class NoteForm(ActionForm):
 class StageForm(ActionForm):
     id_prefix = "stage"
     stage = forms.ChoiceField(label="Stage", choices=Stage.choices)
-    reason = forms.CharField(
-        label="Reason",
-        required=False,
-        max_length=500,
-        widget=forms.TextInput(attrs={"placeholder": "Needed to move back"}),
-    )
+    reason = forms.CharField(label="Reason", required=False, max_length=500, help_text="Needed to move back.")
 
 
 class StatusForm(ActionForm):
