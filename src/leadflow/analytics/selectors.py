@@ -1,26 +1,220 @@
-"""Headline figures over all leads."""
+"""Dashboard figures: funnel, sources and their cost, speed to lead.
+
+Every lead figure starts from leads.selectors.lead_visible, so a manager's dashboard counts only
+their teams' leads. Each figure is one aggregate query (GROUP BY or conditional counts).
+"""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Count
+from django.db import connections
+from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.utils import timezone
 
+from leadflow.access.models import Team, User
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.leads.models import Lead, Stage
+from leadflow.leads.selectors import lead_visible
+
+# A first response within this time counts as a fast one.
+FAST_RESPONSE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Overview:
+class Period:
+    """The half-open time range [start, end) a dashboard covers."""
+
+    start: datetime
+    end: datetime
+    days: int
+
+
+def period_last(*, days: int, now: datetime | None = None) -> Period:
+    end = now or timezone.now()
+    return Period(start=end - timedelta(days=days), end=end, days=days)
+
+
+@dataclass(frozen=True)
+class StageCount:
+    stage: str
+    label: str
     leads: int
+
+
+@dataclass(frozen=True)
+class SourceFigures:
+    """Leads from one source in the period; cost and cost per lead (over all its leads) when known."""
+
+    source_id: int | None
+    name: str
+    leads: int
+    leads_all_time: int
+    cost: Decimal | None
+    cost_per_lead: Decimal | None
+
+
+@dataclass(frozen=True)
+class ResponseTimes:
+    """Speed to lead over the leads assigned in the period.
+
+    Leads that had their first response before their current assignment (reassigned after being
+    worked) are left out: their response clock does not apply.
+    """
+
+    assigned: int
+    responded: int
+    within_hour: int
+    median: timedelta | None
+
+    @property
+    def within_hour_share(self) -> float | None:
+        return self.within_hour / self.assigned if self.assigned else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    period: Period
+    teams: list[str]  # the teams a manager's figures cover; empty when the viewer sees all leads
+    total: int
     unassigned: int
-    quarantined: int
-    by_stage: list[tuple[str, int]]
+    this_week: int
+    last_week: int
+    by_stage: list[StageCount]
+    by_source: list[SourceFigures]
+    response: ResponseTimes
+    quarantined: int | None  # only for those who see every lead (marketing, admins)
 
 
-def overview() -> Overview:
-    counts = dict(Lead.objects.values_list("stage").annotate(n=Count("id")).values_list("stage", "n"))
-    return Overview(
-        leads=sum(counts.values()),
-        unassigned=Lead.objects.filter(owner__isnull=True).count(),
-        quarantined=Submission.objects.filter(status=SubmissionStatus.QUARANTINED).count(),
-        by_stage=[(label, counts.get(value, 0)) for value, label in Stage.choices],
+def dashboard(*, viewer: User, period: Period) -> Dashboard:
+    """The figures of the manager dashboard for what `viewer` may see."""
+    visible = lead_visible(viewer=viewer)
+    week_start = _week_start(now=period.end, tz_name=viewer.timezone)
+    counts = visible.aggregate(
+        total=Count("id"),
+        unassigned=Count("id", filter=Q(owner__isnull=True)),
+        this_week=Count("id", filter=Q(created_at__gte=week_start, created_at__lt=period.end)),
+        last_week=Count(
+            "id", filter=Q(created_at__gte=week_start - timedelta(days=7), created_at__lt=week_start)
+        ),
+    )
+    return Dashboard(
+        period=period,
+        teams=[] if viewer.sees_all_leads else _viewer_teams(viewer),
+        total=counts["total"],
+        unassigned=counts["unassigned"],
+        this_week=counts["this_week"],
+        last_week=counts["last_week"],
+        by_stage=_by_stage(visible, period),
+        by_source=_by_source(visible, period, with_cost=viewer.sees_all_leads),
+        response=_response_times(visible, period),
+        quarantined=(
+            Submission.objects.filter(status=SubmissionStatus.QUARANTINED).count()
+            if viewer.sees_all_leads
+            else None
+        ),
+    )
+
+
+def _week_start(*, now: datetime, tz_name: str) -> datetime:
+    """Monday 00:00 of the current week in the viewer's time zone."""
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    local = now.astimezone(tz)
+    return (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _viewer_teams(viewer: User) -> list[str]:
+    teams = Team.objects.filter(Q(memberships__user=viewer) | Q(manager=viewer)).distinct()
+    return list(teams.order_by("name").values_list("name", flat=True))
+
+
+def _created_in(period: Period) -> Q:
+    return Q(created_at__gte=period.start, created_at__lt=period.end)
+
+
+def _by_stage(visible: QuerySet[Lead], period: Period) -> list[StageCount]:
+    """Leads created in the period by their current stage, every stage listed in funnel order."""
+    counts = dict(visible.filter(_created_in(period)).values_list("stage").annotate(n=Count("id")).order_by())
+    return [
+        StageCount(stage=value, label=label, leads=counts.get(value, 0)) for value, label in Stage.choices
+    ]
+
+
+def _by_source(visible: QuerySet[Lead], period: Period, *, with_cost: bool) -> list[SourceFigures]:
+    """Leads created in the period by source, most first.
+
+    A source's cost is what was spent on all its leads, so its cost per lead divides by all of them;
+    it is shown only to those who see every lead (one team's share would make it look dearer).
+    """
+    rows = (
+        visible.values("source_id", "source__name", "source__cost")
+        .annotate(leads=Count("id", filter=_created_in(period)), leads_all_time=Count("id"))
+        .filter(leads__gt=0)
+        .order_by("-leads", F("source__name").asc(nulls_last=True))
+    )
+    figures = []
+    for row in rows:
+        cost = row["source__cost"] if with_cost else None
+        figures.append(
+            SourceFigures(
+                source_id=row["source_id"],
+                name=row["source__name"] or "No source",
+                leads=row["leads"],
+                leads_all_time=row["leads_all_time"],
+                cost=cost,
+                cost_per_lead=(cost / row["leads_all_time"]).quantize(Decimal("0.01")) if cost else None,
+            )
+        )
+    return figures
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact, interpolating median of a duration."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
+def _response_times(visible: QuerySet[Lead], period: Period) -> ResponseTimes:
+    """Time from assignment to first response over the leads assigned in the period.
+
+    The median is computed in the database: with PERCENTILE_CONT on PostgreSQL, elsewhere by sorting
+    the durations and reading the one or two middle rows (ORDER BY … LIMIT 2 OFFSET n/2), so at most
+    two rows ever reach Python.
+    """
+    assigned = visible.filter(
+        Q(first_response_at__isnull=True) | Q(first_response_at__gte=F("assigned_at")),
+        owner__isnull=False,
+        assigned_at__gte=period.start,
+        assigned_at__lt=period.end,
+    )
+    duration = ExpressionWrapper(F("first_response_at") - F("assigned_at"), output_field=DurationField())
+    responded = Q(first_response_at__isnull=False)
+    on_postgres = connections[assigned.db].vendor == "postgresql"
+    figures = assigned.aggregate(
+        assigned=Count("id"),
+        responded=Count("id", filter=responded),
+        within_hour=Count("id", filter=Q(first_response_at__lte=F("assigned_at") + FAST_RESPONSE)),
+        **({"median": Median(duration, filter=responded)} if on_postgres else {}),
+    )
+    median = figures.get("median")
+    if not on_postgres and figures["responded"]:
+        n = figures["responded"]
+        middle = list(
+            assigned.filter(responded)
+            .annotate(duration=duration)
+            .order_by("duration")
+            .values_list("duration", flat=True)[(n - 1) // 2 : n // 2 + 1]
+        )
+        median = sum(middle, timedelta()) / len(middle)
+    return ResponseTimes(
+        assigned=figures["assigned"],
+        responded=figures["responded"],
+        within_hour=figures["within_hour"],
+        median=median,
     )
