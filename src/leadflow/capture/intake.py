@@ -39,6 +39,7 @@ from leadflow.leads.models import (
     Lead,
     LeadIdentity,
     Source,
+    StageTransition,
     Touch,
 )
 from leadflow.leads.selectors import custom_field_specs
@@ -112,6 +113,7 @@ class IntakeFlow:
         self.now = timezone.now()
         self.specs: dict[str, CustomFieldSpec] = custom_field_specs()
         self.activities: list[Activity] = []
+        self.transitions: list[StageTransition] = []
 
     def run(self, items: list[IntakeItem]) -> None:
         for item in items:
@@ -396,6 +398,7 @@ class IntakeFlow:
             ms = elapsed() / max(len(leads), 1)
             for outcome in outcomes.values():
                 self.activities.extend(outcome.activities)
+                self.transitions.extend(outcome.transitions)
             for item in items:
                 assert item.lead is not None
                 outcome = outcomes[item.lead.pk]
@@ -405,6 +408,7 @@ class IntakeFlow:
         leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
         bulk_update_fast(leads, FLUSH_FIELDS)
         Activity.objects.bulk_create(self.activities)
+        StageTransition.objects.bulk_create(self.transitions)
         for item in items:
             item.submission.status = SubmissionStatus.PROCESSED
             item.submission.errors = {}

@@ -60,7 +60,6 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
             outcomes[lead.pk] = StepOutcome(
                 summary=f"Left in {team}'s unassigned pool: no active member takes leads.",
                 detail={"team_id": team.pk, "rule": "default team, nobody available"},
-                changed_fields={"team"},
             )
             continue
         last_user_id = round_robin_next(member_ids=list(members), last_user_id=last_user_id)
@@ -70,7 +69,6 @@ def leads_route(*, leads: list[Lead]) -> dict[int, StepOutcome]:
         outcomes[lead.pk] = StepOutcome(
             summary=reason,
             detail={"owner_id": owner.pk, "team_id": team.pk, "rule": "default team round robin"},
-            changed_fields={"owner", "team", "assigned_at"},
             activities=[
                 Activity(
                     lead=lead,

@@ -1,7 +1,15 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from leadflow.web import dashboard_views, lead_detail_views, leads_views, users_views, views
+from leadflow.web import (
+    dashboard_views,
+    lead_detail_views,
+    leads_views,
+    routing_views,
+    scoring_views,
+    users_views,
+    views,
+)
 
 app_name = "web"
 
@@ -35,4 +43,6 @@ urlpatterns = [
     *lead_detail_views.urlpatterns,
     *dashboard_views.urlpatterns,
     *users_views.urlpatterns,
+    *scoring_views.urlpatterns,
+    *routing_views.urlpatterns,
 ]
