@@ -11,6 +11,8 @@ from ninja import NinjaAPI, Schema
 from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
 from leadflow.leads.api import router as leads_router
+from leadflow.routing.api import router as routing_router
+from leadflow.scoring.api import router as scoring_router
 from leadflow.tracking.api import router as tracking_router
 
 logger = logging.getLogger("leadflow.api")
@@ -42,6 +44,8 @@ api = LeadflowAPI(
 api.add_router("", capture_router)
 api.add_router("", leads_router)
 api.add_router("", tracking_router)
+api.add_router("", scoring_router)
+api.add_router("", routing_router)
 
 
 @api.get("/ping", auth=None, tags=["health"], summary="Liveness check")
