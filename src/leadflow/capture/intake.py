@@ -121,22 +121,19 @@ class IntakeFlow:
             item.submission.processed_at = self.now
         with _timed() as elapsed:
             self._normalize(items)
-        valid = [i for i in items if i.parsed is not None and not i.parsed.errors]
+            valid = [i for i in items if i.parsed is not None and not i.parsed.errors]
+            self._resolve_sources(valid)
+            ms = elapsed() / len(items)
         for item in items:
             if item in valid:
-                item.note("normalize", "ok", "Fields are valid.", elapsed() / len(items))
+                source = f" Source: {item.submission.source}." if item.submission.source_id else ""
+                item.note("normalize", "ok", "Fields are valid." + source, ms)
             else:
                 assert item.parsed is not None
                 item.submission.status = SubmissionStatus.QUARANTINED
                 item.submission.errors = item.parsed.errors
-                item.note(
-                    "normalize",
-                    "failed",
-                    "Quarantined: " + "; ".join(item.parsed.errors.values()),
-                    elapsed() / len(items),
-                )
+                item.note("normalize", "failed", "Quarantined: " + "; ".join(item.parsed.errors.values()), ms)
         if valid:
-            self._resolve_sources(valid)
             self._identify(valid)
             self._upsert(valid)
             self._domain_steps(valid)
@@ -228,7 +225,11 @@ class IntakeFlow:
         with _timed() as elapsed:
             groups = list(dict.fromkeys(item.group for item in items if item.group is not None))
             existing_ids = [g.existing_id for g in groups if g.existing_id is not None]
-            existing = Lead.objects.select_for_update().in_bulk(existing_ids) if existing_ids else {}
+            existing = (
+                Lead.objects.select_for_update(of=("self",)).select_related("owner").in_bulk(existing_ids)
+                if existing_ids
+                else {}
+            )
             new_leads = []
             for group in groups:
                 if group.existing_id is not None:
