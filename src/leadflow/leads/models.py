@@ -127,6 +127,14 @@ class Lead(models.Model):
     engagement_score = models.IntegerField(default=0)
     grade = models.CharField(max_length=1, blank=True)
     is_test = models.BooleanField(default=False)
+    conversion_probability = models.FloatField(
+        null=True, blank=True, help_text="Calibrated probability of converting, from the predictive model."
+    )
+    conversion_factors = models.JSONField(
+        default=list, blank=True, help_text="The prediction's top factors: feature, value, weight (log-odds)."
+    )
+    predicted_at = models.DateTimeField(null=True, blank=True)
+    prediction_model = models.CharField(max_length=40, blank=True, help_text="Model version that predicted.")
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
