@@ -1,0 +1,367 @@
+"""Reads for routing: the lead field catalogue, the data a batch of decisions needs, and the simulator."""
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Q, QuerySet
+from django.utils import timezone
+
+from leadflow.access.models import Membership, Team, User
+from leadflow.core.conditions import compile_condition
+from leadflow.hygiene.normalize import is_free_mail
+from leadflow.leads.fields import STANDARD_FIELDS
+from leadflow.leads.models import Lead, Source, Stage, Status
+from leadflow.leads.selectors import custom_field_specs, lead_get
+from leadflow.routing import engine
+from leadflow.routing.models import (
+    OutOfOffice,
+    RepSchedule,
+    RoundRobinState,
+    RoutingRule,
+    RoutingSettings,
+    TeamHoliday,
+)
+
+NUMBER_FIELDS = {"annual_revenue", "score", "fit_score", "engagement_score"}
+CHOICE_FIELDS = {"stage", "status"}
+EXTRA_FIELDS = ("source", "score", "fit_score", "engagement_score", "grade", "stage", "status")
+CLOSED_STAGES = (Stage.CUSTOMER, Stage.DISQUALIFIED)
+CUSTOM_TYPES = {"text": "text", "number": "number", "date": "date", "boolean": "boolean", "choice": "choice"}
+
+
+class UnknownFieldsError(ValueError):
+    """Typed-in fields the simulator does not know, one message per field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def routing_fields() -> dict[str, str]:
+    """The lead fields rules may test (name → condition type), including source, score and custom fields."""
+    fields = dict.fromkeys((*STANDARD_FIELDS, *EXTRA_FIELDS), "text")
+    fields.update(dict.fromkeys(NUMBER_FIELDS, "number"))
+    fields.update(dict.fromkeys(CHOICE_FIELDS, "choice"))
+    for key, spec in custom_field_specs().items():
+        fields[f"custom.{key}"] = CUSTOM_TYPES.get(spec.field_type, "text")
+    return fields
+
+
+def lead_record(lead: Lead, *, source_name: str = "") -> dict[str, Any]:
+    """The values of a lead that rules test, keyed like routing_fields()."""
+    record: dict[str, Any] = {name: getattr(lead, name) for name in STANDARD_FIELDS}
+    for name in ("score", "fit_score", "engagement_score", "grade", "stage", "status"):
+        record[name] = getattr(lead, name)
+    record["source"] = source_name
+    for key, value in (lead.custom or {}).items():
+        record[f"custom.{key}"] = value
+    return record
+
+
+def routing_settings_get() -> RoutingSettings:
+    return RoutingSettings.objects.first() or RoutingSettings()
+
+
+def routing_rule_list() -> QuerySet[RoutingRule]:
+    return RoutingRule.objects.select_related("target_user", "target_team").order_by("position", "id")
+
+
+# The active rules compiled, per process, with the version they were compiled from.
+_compiled: dict[str, tuple[Any, list[engine.Rule]]] = {}
+
+
+def rules_compiled() -> tuple[list[engine.Rule], dict[str, str]]:
+    """The active rules in order, compiled, and the field catalogue they were compiled against.
+
+    Compiling is reused while the active rules (count, last change) and the catalogue stay the same:
+    one small query per batch instead of loading and compiling every rule.
+    """
+    version = RoutingRule.objects.filter(is_active=True).aggregate(
+        count=Count("id"), last_id=Max("id"), latest=Max("updated_at")
+    )
+    if not version["count"]:
+        return [], {}
+    fields = routing_fields()
+    key = (version["count"], version["last_id"], version["latest"], tuple(sorted(fields.items())))
+    cached = _compiled.get("rules")
+    if cached is not None and cached[0] == key:
+        return cached[1], fields
+    rules = [
+        engine.Rule(
+            id=rule.pk,
+            name=rule.name,
+            condition=rule.condition,
+            predicate=compile_condition(rule.condition, fields),
+            target=rule.target,
+            user_id=rule.target_user_id,
+            team_id=rule.target_team_id,
+        )
+        for rule in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
+    ]
+    _compiled["rules"] = (key, rules)
+    return rules, fields
+
+
+def source_names(source_ids: Iterable[int | None]) -> dict[int, str]:
+    ids = {pk for pk in source_ids if pk is not None}
+    return dict(Source.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+
+
+def account_owners(*, leads: list[Lead]) -> dict[str, int]:
+    """Company domain → owner of the oldest other owned lead on it (free-mail domains never match)."""
+    domains = {
+        lead.company_domain for lead in leads if lead.company_domain and not is_free_mail(lead.company_domain)
+    }
+    if not domains:
+        return {}
+    owners: dict[str, int] = {}
+    rows = (
+        Lead.objects.filter(company_domain__in=domains, owner__isnull=False, owner__is_active=True)
+        .exclude(pk__in=[lead.pk for lead in leads if lead.pk])
+        .order_by("company_domain", "created_at", "id")
+        .values_list("company_domain", "owner_id")
+    )
+    for domain, owner_id in rows:
+        owners.setdefault(domain, owner_id)
+    return owners
+
+
+def teams_plans() -> dict[int, engine.TeamPlan]:
+    """Every team with its distribution settings (one query), without members (see team_members_load)."""
+    rows = Team.objects.values_list(
+        "id",
+        "name",
+        "manager_id",
+        "is_default",
+        "routing__method",
+        "routing__daily_cap",
+        "routing__open_cap",
+        "routing__fallback",
+        "routing__fallback_team_id",
+    )
+    plans = {}
+    for team_id, name, manager_id, is_default, method, daily_cap, open_cap, fallback, fallback_to in rows:
+        plans[team_id] = engine.TeamPlan(
+            id=team_id,
+            name=name,
+            manager_id=manager_id,
+            is_default=is_default,
+            method=method or "round_robin",
+            daily_cap=daily_cap,
+            open_cap=open_cap,
+            fallback=fallback or "pool",
+            fallback_team_id=fallback_to,
+        )
+    return plans
+
+
+def reachable(plans: Mapping[int, engine.TeamPlan], start: Iterable[int | None]) -> list[int]:
+    """The teams a decision may end up in from `start`, following fallbacks, in id order."""
+    seen: set[int] = set()
+    todo = [team_id for team_id in start if team_id is not None and team_id in plans]
+    while todo:
+        team_id = todo.pop()
+        if team_id in seen:
+            continue
+        seen.add(team_id)
+        plan = plans[team_id]
+        if plan.fallback == "team" and plan.fallback_team_id is not None and plan.fallback_team_id in plans:
+            todo.append(plan.fallback_team_id)
+    return sorted(seen)
+
+
+def team_members_load(plans: Mapping[int, engine.TeamPlan], team_ids: Iterable[int]) -> None:
+    """Fills in members (id → weight) and holidays of the given teams."""
+    ids = list(team_ids)
+    for team_id, user_id, weight in Membership.objects.filter(team_id__in=ids).values_list(
+        "team_id", "user_id", "weight"
+    ):
+        plans[team_id].members[user_id] = weight
+    holidays: dict[int, set[dt.date]] = {}
+    for team_id, date in TeamHoliday.objects.filter(team_id__in=ids).values_list("team_id", "date"):
+        holidays.setdefault(team_id, set()).add(date)
+    for team_id, dates in holidays.items():
+        plans[team_id].holidays = frozenset(dates)
+
+
+def reps_load(users: Mapping[int, User], *, now: dt.datetime, with_loads: bool) -> dict[int, engine.Rep]:
+    """The reps with schedules, out-of-office ranges and, when asked, today's and open lead counts."""
+    ids = set(users)
+    if not ids:
+        return {}
+    reps = {
+        pk: engine.Rep(
+            id=pk,
+            name=user.get_full_name() or user.username,
+            is_active=user.is_active,
+            accepts_leads=user.accepts_leads,
+            timezone=user.timezone,
+        )
+        for pk, user in users.items()
+    }
+    for user_id, hours in RepSchedule.objects.filter(user_id__in=ids).values_list("user_id", "hours"):
+        try:
+            reps[user_id].schedule = engine.parse_schedule(hours)
+        except ValueError:
+            reps[user_id].schedule = None  # validated when saved; an unreadable row never blocks routing
+    today = now.date()
+    for user_id, starts, ends in OutOfOffice.objects.filter(
+        user_id__in=ids, ends_on__gte=today - dt.timedelta(days=1)
+    ).values_list("user_id", "starts_on", "ends_on"):
+        reps[user_id].out_of_office.append((starts, ends))
+    if with_loads:
+        _loads(reps, now)
+    return reps
+
+
+def _loads(reps: dict[int, engine.Rep], now: dt.datetime) -> None:
+    """Leads assigned today (in each rep's timezone) and open, uncontacted leads, in one query."""
+    by_start: dict[dt.datetime, list[int]] = {}
+    for rep in reps.values():
+        local = engine.local_time(now, rep.timezone)
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        by_start.setdefault(start, []).append(rep.id)
+    today = Q(pk__in=[])
+    for start, ids in by_start.items():
+        today |= Q(owner_id__in=ids, assigned_at__gte=start)
+    open_q = Q(first_response_at__isnull=True) & ~Q(stage__in=CLOSED_STAGES)
+    rows = (
+        Lead.objects.filter(owner_id__in=list(reps))
+        .filter(today | open_q)
+        .values("owner_id")
+        .annotate(today=Count("id", filter=today), open=Count("id", filter=open_q))
+    )
+    for row in rows:
+        reps[row["owner_id"]].assigned_today = row["today"]
+        reps[row["owner_id"]].open_leads = row["open"]
+
+
+def turns_load(team_ids: list[int], *, lock: bool) -> dict[int, RoundRobinState]:
+    """The teams' round-robin states (created on first use), locked in team order when `lock` is set."""
+    if not team_ids:
+        return {}
+    states = RoundRobinState.objects.filter(team_id__in=team_ids).order_by("team_id")
+    if len(team_ids) != states.count():
+        RoundRobinState.objects.bulk_create(
+            [RoundRobinState(team_id=team_id) for team_id in team_ids], ignore_conflicts=True
+        )
+    if lock:
+        states = states.select_for_update(of=("self",))
+    states = states.select_related("team").only(
+        "team_id", "last_user_id", "credits", "team__name", "team__is_default", "team__manager_id"
+    )
+    return {state.team_id: state for state in states}
+
+
+@dataclass
+class Plan:
+    """What a batch of routing decisions works with, loaded once."""
+
+    ctx: engine.Context
+    states: dict[int, RoundRobinState]
+    users: dict[int, User]
+    account: dict[str, int]
+    records: list[dict[str, Any]]
+    matches: list[engine.Rule | None]  # the first matching rule of each record
+
+
+def routing_plan(
+    *, leads: list[Lead], records: list[dict[str, Any]] | None = None, now: dt.datetime, lock: bool
+) -> Plan:
+    """Everything the decisions for `leads` need: rules, teams reachable from their matches, reps, loads.
+
+    `records` gives the rule inputs directly (the simulator's typed-in lead); otherwise they are read from
+    the leads. With `lock`, the round-robin rows of the reachable teams are locked in team order before
+    loads are counted, so concurrent batches take turns one after the other and never deadlock.
+    """
+    settings = routing_settings_get()
+    rules, fields = rules_compiled()
+    if records is None:
+        names = source_names(lead.source_id for lead in leads) if rules else {}
+        records = [lead_record(lead, source_name=names.get(lead.source_id or 0, "")) for lead in leads]
+    plans = teams_plans()
+    default_team_id = next((plan.id for plan in plans.values() if plan.is_default), None)
+    account = account_owners(leads=leads) if settings.account_matching else {}
+    starts: set[int | None] = set()
+    user_ids: set[int] = set(account.values())
+    matches = [engine.match_rule(rules, record) for record in records]
+    for rule in matches:
+        if rule is None:
+            starts.add(default_team_id)
+        else:
+            starts.add(rule.team_id)
+            if rule.user_id is not None:
+                user_ids.add(rule.user_id)
+    team_ids = reachable(plans, starts)
+    states = turns_load(team_ids, lock=lock)
+    team_members_load(plans, team_ids)
+    for team_id in team_ids:
+        user_ids.update(plans[team_id].members)
+        if plans[team_id].manager_id is not None:
+            user_ids.add(plans[team_id].manager_id)  # type: ignore[arg-type]
+    with_loads = any(
+        plans[t].method == "load" or plans[t].daily_cap is not None or plans[t].open_cap is not None
+        for t in team_ids
+    )
+    users = {
+        user.pk: user
+        for user in User.objects.filter(pk__in=user_ids).only(
+            "username", "first_name", "last_name", "is_active", "accepts_leads", "timezone"
+        )
+    }
+    reps = reps_load(users, now=now, with_loads=with_loads)
+    turns = {
+        team_id: engine.Turn(
+            last_user_id=state.last_user_id,
+            credits={int(k): int(v) for k, v in (state.credits or {}).items()},
+        )
+        for team_id, state in states.items()
+    }
+    ctx = engine.Context(
+        rules=rules, teams=plans, reps=reps, turns=turns, fields=fields, default_team_id=default_team_id
+    )
+    return Plan(ctx=ctx, states=states, users=users, account=account, records=records, matches=matches)
+
+
+def routing_simulate(
+    *,
+    viewer: User | None,
+    lead_id: int | None = None,
+    values: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> engine.Decision | None:
+    """Who would get a lead (an existing one `viewer` may see, or typed-in values) and why; assigns nothing.
+
+    None when the lead does not exist or is out of the viewer's reach; UnknownFieldsError for typed-in
+    fields that are not lead fields.
+    """
+    now = now or timezone.now()
+    if lead_id is not None:
+        found = lead_get(lead_id=lead_id, viewer=viewer)
+        if found is None:
+            return None
+        lead = found
+        record = lead_record(lead, source_name=lead.source.name if lead.source else "")
+    else:
+        fields = routing_fields()
+        unknown = sorted(set(values or {}) - set(fields))
+        if unknown:
+            raise UnknownFieldsError(
+                {f"fields.{name}": "not a lead field rules can test" for name in unknown}
+            )
+        record = dict(values or {})
+        record.setdefault("stage", Stage.LEAD)
+        record.setdefault("status", Status.NEW)
+        lead = Lead(company_domain=str(record.get("company_domain") or "").strip().lower())
+    plan = routing_plan(leads=[lead], records=[record], now=now, lock=False)
+    domain = lead.company_domain
+    return engine.decide_matched(
+        record,
+        plan.matches[0],
+        plan.ctx,
+        now,
+        account_owner_id=plan.account.get(domain),
+        account_domain=domain,
+    )
