@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, F, IntegerField, OrderBy, Q, QuerySet, Value, When
+from django.db.models import F, Func, IntegerField, OrderBy, Q, QuerySet
 from django.db.models.expressions import Combinable
-from django.db.models.functions import Coalesce, Concat, Lower, NullIf, Trim
+from django.db.models.functions import Lower
 
 from leadflow.access.models import Role, User
 from leadflow.leads.fields import CustomFieldSpec
@@ -136,36 +136,32 @@ class SortColumn:
 # Lifecycle stages in funnel order, then the two ways out of it.
 STAGE_ORDER = [*FUNNEL, Stage.RECYCLED, Stage.DISQUALIFIED]
 
+
+class StageRank(Func):
+    """A stage's place in STAGE_ORDER. The stages are written into the SQL as literals (not parameters)
+    so that SQLite, like PostgreSQL, matches an index on the same expression."""
+
+    template = (
+        "CASE %(expressions)s "
+        + " ".join(f"WHEN '{stage.value}' THEN {rank}" for rank, stage in enumerate(STAGE_ORDER))
+        + f" ELSE {len(STAGE_ORDER)} END"
+    )
+    output_field = IntegerField()
+
+
 # Orders of the lead list: a key sorts by its columns, then by id, all ascending ("-key": descending).
-# Text sorts ignore case. A NULL sorts as the largest value: unassigned leads come last in ascending
-# order and first in descending order, on SQLite and PostgreSQL alike.
+# Every order is a keyset over Lead's own columns, so an index on (columns, id) makes each page a range
+# scan at any depth. Text sorts ignore case. "owner" groups leads by owner (in user id order: sorting by
+# the owner's name would need a join and a sort of every matching lead). A NULL sorts as the largest
+# value: unassigned leads come last in ascending order and first in descending order, on SQLite and
+# PostgreSQL alike.
 LEAD_ORDERS: dict[str, tuple[SortColumn, ...]] = {
     "created": (SortColumn(F("created_at"), "datetime"),),
     "score": (SortColumn(F("score"), "int"),),
     "name": (SortColumn(Lower("last_name"), "text"), SortColumn(Lower("first_name"), "text")),
     "company": (SortColumn(Lower("company"), "text"),),
-    "stage": (
-        SortColumn(
-            Case(
-                *(When(stage=stage, then=Value(rank)) for rank, stage in enumerate(STAGE_ORDER)),
-                default=Value(len(STAGE_ORDER)),
-                output_field=IntegerField(),
-            ),
-            "int",
-        ),
-    ),
-    "owner": (
-        # The owner as the UI shows them: full name, else username; NULL when unassigned.
-        SortColumn(
-            Coalesce(
-                NullIf(Lower(Trim(Concat("owner__first_name", Value(" "), "owner__last_name"))), Value("")),
-                Lower("owner__username"),
-            ),
-            "text",
-            nullable=True,
-        ),
-        SortColumn(F("owner_id"), "int", nullable=True),
-    ),
+    "stage": (SortColumn(StageRank("stage"), "int"),),
+    "owner": (SortColumn(F("owner_id"), "int", nullable=True),),
 }
 DEFAULT_LEAD_ORDER = "-created"
 
@@ -205,10 +201,11 @@ def lead_list(
         .select_related("owner", "team", "source")
         .annotate(**{name: column.expression for name, column in zip(names, columns, strict=True)})
     )
+    stretches = [Q()]
     if cursor:
-        *values, last_id = decode_cursor(cursor, size=len(columns) + 1)
-        _check_cursor_values(columns, values, last_id)
-        leads = leads.filter(_keyset_after(names, columns, values, last_id, descending=descending))
+        *raw_values, last_id = decode_cursor(cursor, size=len(columns) + 1)
+        values = _cursor_values(columns, raw_values, last_id)
+        stretches = _keyset_stretches(names, columns, values, last_id, descending=descending)
     ordering: list[OrderBy] = []
     for name, column in zip(names, columns, strict=True):
         if descending:
@@ -216,14 +213,18 @@ def lead_list(
         else:
             ordering.append(F(name).asc(nulls_last=True if column.nullable else None))
     ordering.append(F("id").desc() if descending else F("id").asc())
-    items = list(leads.order_by(*ordering)[: limit + 1])
+    items: list[Lead] = []
+    for stretch in stretches:  # a second query only when a page runs on from one stretch into the next
+        items += leads.filter(stretch).order_by(*ordering)[: limit + 1 - len(items)]
+        if len(items) > limit:
+            break
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
         last = items[-1]
-        values = [getattr(last, name) for name in names]
+        last_values = [getattr(last, name) for name in names]
         next_cursor = encode_cursor(
-            [value.isoformat() if isinstance(value, datetime) else value for value in values] + [last.pk]
+            [value.isoformat() if isinstance(value, datetime) else value for value in last_values] + [last.pk]
         )
     return Page(items=items, next_cursor=next_cursor)
 
@@ -241,12 +242,13 @@ def lead_iter(
         cursor = page.next_cursor
 
 
-def _check_cursor_values(columns: Sequence[SortColumn], values: list[Any], last_id: Any) -> None:
-    """Turns cursor values into query values in place; CursorError when one cannot be a sort value."""
+def _cursor_values(columns: Sequence[SortColumn], values: list[Any], last_id: Any) -> list[Any]:
+    """The cursor's sort values as query values; CursorError when one cannot be a value of its column."""
     invalid = CursorError("The cursor is not valid for this order; start from the first page.")
     if not isinstance(last_id, int) or isinstance(last_id, bool):
         raise invalid
-    for position, (column, value) in enumerate(zip(columns, values, strict=True)):
+    checked: list[Any] = []
+    for column, value in zip(columns, values, strict=True):
         if value is None:
             if not column.nullable:
                 raise invalid
@@ -257,29 +259,44 @@ def _check_cursor_values(columns: Sequence[SortColumn], values: list[Any], last_
             raise invalid
         elif column.kind == "datetime":
             try:
-                values[position] = datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
             except ValueError:
                 raise invalid from None
+            if moment.tzinfo is None:
+                raise invalid
+            checked.append(moment)
+            continue
+        checked.append(value)
+    return checked
 
 
-def _keyset_after(
+def _keyset_stretches(
     names: list[str], columns: Sequence[SortColumn], values: list[Any], last_id: int, *, descending: bool
-) -> Q:
-    """Rows strictly after the cursor row: (c1 > v1) OR (c1 = v1 AND ((c2 > v2) OR (c2 = v2 AND id > n)))."""
+) -> list[Q]:
+    """The rows after the cursor row, as conditions for consecutive stretches of the order.
+
+    After (v1, v2, n): (c1 > v1) OR (c1 = v1 AND ((c2 > v2) OR (c2 = v2 AND id > n))), plus a redundant
+    c1 >= v1 so the database starts an index range scan at the cursor. A nullable first column is split
+    into its non-NULL and its NULL stretch: one condition "… OR c1 IS NULL" would make the database read
+    every row before the cursor instead.
+    """
     after = Q(id__lt=last_id) if descending else Q(id__gt=last_id)
-    for name, column, value in reversed(list(zip(names, columns, values, strict=True))):
+    for name, column, value in reversed(list(zip(names[1:], columns[1:], values[1:], strict=True))):
         tied = Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
         beyond = _beyond(name, column, value, descending=descending)
         after = (tied & after) if beyond is None else beyond | (tied & after)
-    # A redundant bound on the first column lets the database start an index range scan at the cursor.
-    first, first_value = names[0], values[0]
-    if first_value is None:
-        bound = Q() if descending else Q(**{f"{first}__isnull": True})
-    else:
-        bound = Q(**{f"{first}__lte" if descending else f"{first}__gte": first_value})
-        if columns[0].nullable and not descending:
-            bound |= Q(**{f"{first}__isnull": True})
-    return bound & after
+    first, value = names[0], values[0]
+    if value is None:  # the cursor is in the NULL stretch (last ascending, first descending)
+        stretches = [Q(**{f"{first}__isnull": True}) & after]
+        if descending:
+            stretches.append(Q(**{f"{first}__isnull": False}))
+        return stretches
+    bound = Q(**{f"{first}__lte" if descending else f"{first}__gte": value})
+    strictly = Q(**{f"{first}__lt" if descending else f"{first}__gt": value})
+    stretches = [bound & (strictly | (Q(**{first: value}) & after))]
+    if columns[0].nullable and not descending:
+        stretches.append(Q(**{f"{first}__isnull": True}))
+    return stretches
 
 
 def _beyond(name: str, column: SortColumn, value: Any, *, descending: bool) -> Q | None:
