@@ -17,7 +17,16 @@ from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
-from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity, Source
+from leadflow.leads.models import (
+    Activity,
+    ActivityKind,
+    Channel,
+    IdentityKind,
+    Lead,
+    LeadIdentity,
+    Source,
+    StageTransition,
+)
 from leadflow.leads.selectors import custom_field_specs
 from leadflow.leads.services import lead_apply_custom, lead_apply_values
 from leadflow.scoring.services import leads_qualify, leads_score
@@ -292,14 +301,20 @@ def lead_update(*, lead: Lead, changes: Mapping[str, Any], actor: User | None) -
     for kind, name in ((IdentityKind.EMAIL, "email_normalized"), (IdentityKind.PHONE, "phone_e164")):
         if name in applied and getattr(lead, name):
             LeadIdentity.objects.get_or_create(kind=kind, value=getattr(lead, name), defaults={"lead": lead})
-    summaries = [leads_score(leads=[lead])[lead.pk].summary, leads_qualify(leads=[lead])[lead.pk].summary]
+    outcomes = [leads_score(leads=[lead])[lead.pk], leads_qualify(leads=[lead])[lead.pk]]
     lead.save()
-    Activity.objects.create(
-        lead=lead,
-        kind=ActivityKind.FIELD_CHANGE,
-        summary=f"Changed {', '.join(applied)}.",
-        payload={"changes": applied, "steps": summaries},
-        actor=actor,
-        occurred_at=now,
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                lead=lead,
+                kind=ActivityKind.FIELD_CHANGE,
+                summary=f"Changed {', '.join(applied)}.",
+                payload={"changes": applied, "steps": [outcome.summary for outcome in outcomes]},
+                actor=actor,
+                occurred_at=now,
+            ),
+            *(activity for outcome in outcomes for activity in outcome.activities),
+        ]
     )
+    StageTransition.objects.bulk_create(t for outcome in outcomes for t in outcome.transitions)
     return lead

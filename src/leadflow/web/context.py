@@ -21,6 +21,7 @@ NAVIGATION: list[tuple[str, str, set[str] | None]] = [
     ("Inbox", "web:home", None),
     ("Leads", "web:lead_list", None),
     ("Dashboard", "web:dashboard", {Role.MANAGER, Role.MARKETING, Role.ADMIN}),
+    ("Scoring", "web:scoring_rules", {Role.MARKETING, Role.ADMIN}),
     ("Routing", "web:routing_rules", {Role.MANAGER, Role.ADMIN}),
     ("Users", "web:user_list", {Role.ADMIN}),
     ("Settings", "admin:index", {Role.ADMIN}),
