@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.timezone import now
 
 
@@ -166,6 +167,10 @@ class Lead(models.Model):
             models.Index(fields=["stage", "status"], name="lead_stage_status"),
             models.Index(fields=["source", "created_at"], name="lead_source_created"),
             models.Index(fields=["-score", "-id"], name="lead_score_keyset"),
+            models.Index(Lower("last_name"), Lower("first_name"), "id", name="lead_name_keyset"),
+            models.Index(Lower("company"), "id", name="lead_company_keyset"),
+            models.Index(fields=["owner", "id"], name="lead_owner_keyset"),
+            models.Index(fields=["stage", "-created_at", "-id"], name="lead_stage_created_keyset"),
         ]
 
     def __str__(self) -> str:
