@@ -50,7 +50,7 @@ def org(make_user: Callable[..., User]) -> Org:
 
     def lead(email: str, owner: User | None, team: Team) -> Lead:
         captured = lead_capture(
-            payload={"email": email, "first_name": email.split("@")[0].title(), "company": "Acme"}
+            payload={"email": email, "first_name": email.split("@", maxsplit=1)[0].title(), "company": "Acme"}
         ).lead
         assert captured is not None
         captured = lead_assign(lead=captured, owner=owner, actor=None, reason="test set-up")
