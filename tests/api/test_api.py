@@ -207,3 +207,12 @@ def test_unexpected_error_answers_500_without_a_trace(
     assert response.status_code == 500
     assert b"secret internals" not in response.content and b"Traceback" not in response.content
     assert "Reference" in response.json()["detail"]
+
+
+def test_list_queries_do_not_grow_with_rows(
+    api: ApiClient, sales_team: Team, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(30):
+        capture(api, email=f"q{i}@example.com", utm_source="google")
+    with django_assert_max_num_queries(8):
+        assert len(api.get("/leads", limit=30).json()["items"]) == 30

@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
@@ -101,6 +102,7 @@ def list_leads(request: HttpRequest, params: Query[LeadListParams]) -> dict[str,
         page = lead_list(viewer=caller.viewer, filters=filters, cursor=params.cursor, limit=params.limit)
     except CursorError as err:
         raise unprocessable({"cursor": str(err)}, location="query") from None
+    prefetch_related_objects(page.items, "first_touch__source", "last_touch__source")
     return {"items": [lead_out(lead) for lead in page.items], "next_cursor": page.next_cursor}
 
 
