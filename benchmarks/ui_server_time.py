@@ -1,28 +1,32 @@
 """Server time of the lead list and lead detail pages with 1,000,000 leads and 10,000,000 activities.
 
     python benchmarks/ui_server_time.py [--leads 1000000] [--activities 10000000] [--requests 200]
-                                        [--keep-db NAME | --reuse-db NAME] [--json out.json]
+                                        [--keep-db NAME | --reuse-db NAME | --load-only] [--budget 60]
+                                        [--deep-pages 50] [--only TEXT …] [--explain 4] [--json out.json]
 
 PostgreSQL only (127.0.0.1:5432, user postgres; LEADFLOW_BENCH_PG_URL overrides the maintenance URL).
 
 1. Database: a new database `leadflow_uibench_<pid>` (or NAME with --keep-db, which is then kept), migrated
    in-process, then loaded with COPY (not the ORM): 20 teams with a manager each, 300 reps, an admin and a
-   marketer, 12 sources, --leads leads (2 years of arrivals, more of them recent; stages, statuses, owners,
-   unassigned team pools, scores 0–100, names, emails and companies drawn from word lists), one touch and one
-   email identity per lead, and --activities activities: most leads 5–14, a few "hot" leads 10k+ each.
-   The secondary indexes are built after the COPY, then VACUUM ANALYZE. --reuse-db NAME skips all that and
-   measures a database loaded by an earlier --keep-db run (its shape is read from the database's comment).
-2. Server time, in-process: django.test.Client (middleware, session or API-key auth, view, template or
-   JSON; no HTTP), timed from request to response after a warm-up, --requests per scenario (fewer when a
-   scenario would exceed --budget seconds), as an admin, a sales manager (one team) and a rep (own leads
-   and the team's unassigned pool): row-level access changes the query plans.
-   Web pages (when the views `web:lead_list` / `web:lead_detail` exist): the list (first page, a stage
-   filter, free text, sorted by score, page 51 reached through the "next" links) and the detail page (a
-   typical lead, a lead with 10k+ activities). API: /api/v1/leads with the same filters and
-   /api/v1/leads/{id}[/timeline].
-   Each scenario: p50/p95/p99/max ms, SQL queries per request and the slowest query's ms (one extra
-   request under CaptureQueriesContext), then EXPLAIN (ANALYZE, BUFFERS) of the slowest query of the
-   slowest scenario and of each scenario that misses its target.
+   marketer, 12 sources; --leads leads (2 years of arrivals, more of them recent; stages, statuses, owners,
+   unassigned team pools, scores 0–100, names, emails and companies drawn from word lists), each with one
+   touch, one email identity, its intake submission with the trace, its stage/status transitions, and email
+   consent for two in five; --activities activities: 5–14 for most leads, 10k+ for a few "hot" leads.
+   Secondary indexes are built after the COPY, then VACUUM ANALYZE. NOT NULL columns the generator does not
+   know (added to the models later) get their model default. --reuse-db NAME measures a database kept by an
+   earlier --keep-db run (its shape is read from the database's comment) after applying new migrations.
+2. Server time, in process: django.test.Client (middleware, session or API-key auth, view, template or
+   JSON; no HTTP), timed from request to response after a warm-up, --requests per scenario (fewer, but at
+   least 20, once a scenario has run --budget seconds), as an admin, a sales manager (one team) and a rep (own
+   leads and the team's unassigned pool): row-level access changes the query plans.
+   Web pages (when the views `web:lead_list` / `web:lead_detail` exist): the list (first page, each stage
+   filter in turn, free text: a last name and a person's first + last name, sorted by score, page 51 reached
+   through the "next" links) and the detail page (typical leads, a lead with 10k+ activities). API:
+   /api/v1/leads with the same filters and /api/v1/leads/{id}[/timeline].
+   Per scenario: p50/p95/p99/max ms; mean CPU per request of this process and of its PostgreSQL backend
+   (from /proc: less sensitive to a busy machine than wall time); the SQL of the scenario's last URL, run 3
+   times (queries per request, total and slowest query ms, each query's fastest run). Then EXPLAIN (ANALYZE,
+   BUFFERS) of the slowest query of the slowest scenario and of the next slowest ones missing their target.
 Targets: list p95 ≤ 150 ms, detail p95 ≤ 100 ms (applied to the API rows too, for comparison).
 """
 
@@ -1131,6 +1135,9 @@ def main() -> None:
     parser.add_argument("--keep-db", metavar="NAME", help="create the database under NAME and keep it")
     parser.add_argument("--reuse-db", metavar="NAME", help="measure a database kept by an earlier --keep-db")
     parser.add_argument("--deep-pages", type=int, default=50, help="pages to follow for the deep page")
+    parser.add_argument(
+        "--load-only", action="store_true", help="create and load the database, measure nothing"
+    )
     parser.add_argument("--api-only", action="store_true", help="skip the web pages even if they exist")
     parser.add_argument(
         "--only", action="append", metavar="TEXT", help='run the scenarios whose name has TEXT, e.g. "search"'
@@ -1140,9 +1147,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep_db and args.reuse_db:
         parser.error("--keep-db and --reuse-db exclude each other")
+    if args.load_only and args.reuse_db:
+        parser.error("--load-only loads a new database; it cannot reuse one")
     name = args.reuse_db or args.keep_db or f"leadflow_uibench_{os.getpid()}"
     if not re.fullmatch(r"[a-z0-9_]+", name):
         parser.error("database names are lowercase letters, digits and _")
+    machine = machine_summary()
     data_dir = tempfile.mkdtemp(prefix="leadflow-uibench-")
     created = django_ready = False
     try:
@@ -1167,10 +1177,14 @@ def main() -> None:
             shape.load_seconds["migrate"] = round(migrated, 1)
             _set_db_comment(name, asdict(shape))
             print(f"Loaded in {shape.load_seconds['total']:.0f} s; sizes: {shape.table_sizes}", flush=True)
+        if args.load_only:
+            print(f"Machine: {machine}")
+            return
         outcome = measure(shape, args)
         results: list[Result] = outcome["results"]
         print()
-        print(f"Machine: {machine_summary()}")
+        machine["loadavg_at_end"] = machine_summary()["loadavg_at_start"]
+        print(f"Machine: {machine}")
         print(f"PostgreSQL: {pg_config()}")
         hot = dict(zip(shape.hot_lead_ids, shape.hot_lead_activities, strict=True))
         print(f"Shape: {shape.leads:,} leads, {shape.activities:,} activities; hot leads (id: count): {hot}")
@@ -1185,7 +1199,7 @@ def main() -> None:
             args.json.write_text(
                 json.dumps(
                     {
-                        "machine": machine_summary(),
+                        "machine": machine,
                         "postgres": pg_config(),
                         "shape": asdict(shape),
                         "web_views": outcome["web_views"],
