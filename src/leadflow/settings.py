@@ -154,6 +154,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Hours a new owner has for the first contact before the follow-up is due.
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
+# Leads from this score up are "hot" in the inbox and the lead list.
+LEADFLOW_HOT_SCORE = int(os.environ.get("LEADFLOW_HOT_SCORE", "50"))
 
 # Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

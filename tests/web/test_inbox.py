@@ -94,20 +94,21 @@ def test_follow_ups_due_today_in_my_time_zone(org: Org, login: Callable[[User], 
     assert html.count("badge late") == 1 and "Overdue" in html
 
 
-def test_no_follow_ups_for_a_utc_user_past_their_midnight(org: Org, login: Callable[[User], Client]) -> None:
-    """The same task is today for someone east of UTC and tomorrow for someone in UTC."""
+def test_follow_ups_due_today_end_at_the_users_own_midnight(
+    org: Org, login: Callable[[User], Client]
+) -> None:
+    """A task due between UTC's midnight and Kiritimati's (UTC+14) is today for one user only."""
     Task.objects.all().delete()
     now = timezone.now()
-    utc_midnight = end_of_today(zone=ZoneInfo("UTC"), now=now)
+    ends = {zone: end_of_today(zone=ZoneInfo(zone), now=now) for zone in ("UTC", "Pacific/Kiritimati")}
+    earlier, later = sorted(ends, key=ends.__getitem__)  # which day ends first depends on the hour
     Task.objects.create(
-        lead=org.ann_lead, assignee=org.ann, title="Edge", due_at=utc_midnight + timedelta(hours=1)
+        lead=org.ann_lead, assignee=org.ann, title="Edge", due_at=ends[earlier] + timedelta(hours=1)
     )
-    assert "Edge" not in block(login(org.ann).get("/").content.decode(), "Follow-ups due today")
-    org.ann.timezone = "Pacific/Kiritimati"  # 14 hours ahead: its day ends 10 hours after UTC's
-    org.ann.save()
-    kiritimati_midnight = end_of_today(zone=ZoneInfo("Pacific/Kiritimati"), now=now)
-    assert kiritimati_midnight > utc_midnight + timedelta(hours=1)
-    assert "Edge" in block(login(org.ann).get("/").content.decode(), "Follow-ups due today")
+    for zone, expected in ((earlier, False), (later, True)):
+        org.ann.timezone = zone
+        org.ann.save()
+        assert ("Edge" in block(login(org.ann).get("/").content.decode(), "Follow-ups due today")) is expected
 
 
 @pytest.mark.parametrize(

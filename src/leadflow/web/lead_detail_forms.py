@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from leadflow.access.models import User
 from leadflow.leads.fields import STANDARD_FIELDS, CustomFieldSpec
 from leadflow.leads.models import FieldType, Lead, Stage, Status
+from leadflow.web.widgets import QuickSelect
 
 # Widgets of standard fields that are not plain text; the service validates every value.
 STANDARD_WIDGET_ATTRS: dict[str, dict[str, str]] = {
@@ -176,6 +177,7 @@ class AssignForm(ActionForm):
         required=False,
         empty_label="Unassigned (team pool)",
         error_messages={"invalid_choice": "You can't hand leads to this person."},
+        widget=QuickSelect,
     )
     reason = forms.CharField(label="Reason", required=False, max_length=200)
 

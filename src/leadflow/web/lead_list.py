@@ -11,15 +11,13 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.forms.utils import flatatt
 from django.http import QueryDict
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
 
 from leadflow.access.models import Team, User
 from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import DEFAULT_LEAD_ORDER, LEAD_ORDERS, LeadFilters
 from leadflow.web.models import SavedView
+from leadflow.web.widgets import QuickSelect
 
 # A new lead's response clock turns late once it has waited this long since it was assigned.
 RESPONSE_LATE_AFTER = timedelta(hours=1)
@@ -149,27 +147,6 @@ def person_label(user: User | None) -> str:
 
 def _person_choices(people: Sequence[User]) -> list[tuple[str, str]]:
     return [(str(person.pk), person_label(person)) for person in people]
-
-
-class QuickSelect(forms.Select):
-    """A select whose options are written in Python: Django renders a template per option, which costs
-    tens of milliseconds for a list of every user."""
-
-    def render(
-        self, name: str, value: object, attrs: dict[str, object] | None = None, renderer: object = None
-    ) -> SafeString:
-        chosen = set(self.format_value(value))
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (str(option), mark_safe(" selected") if str(option) in chosen else "", label)
-                for option, label in self.choices
-            ),
-        )
-        return format_html(
-            '<select name="{}"{}>{}</select>', name, flatatt(self.build_attrs(self.attrs, attrs)), options
-        )
 
 
 # Bounds that keep filter values inside what the database columns and time zones can hold.

@@ -73,7 +73,7 @@ class SignedInRequest(HttpRequest):
 
 def hot_score() -> int:
     """Leads from this score up are hot (setting LEADFLOW_HOT_SCORE)."""
-    return int(getattr(settings, "LEADFLOW_HOT_SCORE", 50))
+    return settings.LEADFLOW_HOT_SCORE
 
 
 def _assignable(viewer: User) -> list[User]:
