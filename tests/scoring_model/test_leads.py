@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
 from django.utils import timezone
 from django_tasks import default_task_backend
 
@@ -121,7 +124,7 @@ def test_training_data_counts_activities_before_a_lead_closed(history: Callable[
 
 
 def test_trains_and_writes_predictions_with_factors(
-    history: Callable[..., list[Lead]], data_dir: Path
+    history: Callable[..., list[Lead]], data_dir: Path, api: Any, make_user: Callable[..., Any]
 ) -> None:
     leads = history(360, open_=60)
     out = run("train-leads")
@@ -142,6 +145,14 @@ def test_trains_and_writes_predictions_with_factors(
     factor = lead.conversion_factors[0]
     assert set(factor) == {"feature", "value", "weight", "text"}
     assert factor["text"] == f"{factor['feature']} = {factor['value']} ({factor['weight']:+.2f})"
+    shown = api.get(f"/leads/{lead.pk}").json()  # the API and the lead page show the prediction
+    assert shown["conversion_probability"] == lead.conversion_probability
+    assert shown["conversion_factors"][0]["text"] == factor["text"]
+    browser = Client()
+    browser.force_login(make_user("boss", role="admin"))
+    page = browser.get(reverse("web:lead_detail", kwargs={"lead_id": lead.pk})).content.decode()
+    assert f"<b>{round(100 * lead.conversion_probability)} %</b> chance of converting" in page
+    assert escape(factor["text"]) in page
     software = [lead.conversion_probability for lead in open_leads if lead.industry == "Software"]
     others = [lead.conversion_probability for lead in open_leads if lead.industry != "Software"]
     assert np.mean(software) > np.mean(others)

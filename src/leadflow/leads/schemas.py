@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from leadflow.leads.models import Activity, Lead, Touch
 
@@ -44,6 +44,13 @@ class LeadSummary(Schema):
     owner: UserRef | None
 
 
+class ConversionFactor(Schema):
+    feature: str
+    value: Any = None
+    weight: float
+    text: str = ""
+
+
 class LeadOut(Schema):
     id: int
     first_name: str
@@ -75,6 +82,14 @@ class LeadOut(Schema):
     fit_score: int
     engagement_score: int
     grade: str
+    conversion_probability: float | None = Field(
+        None, description="Calibrated probability of converting, from the latest predictive model."
+    )
+    conversion_factors: list[ConversionFactor] = Field(
+        default_factory=list, description="The prediction's top factors (weight in log-odds)."
+    )
+    predicted_at: datetime | None = None
+    prediction_model: str = ""
     is_test: bool
     owner: UserRef | None
     team: NamedRef | None
