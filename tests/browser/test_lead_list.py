@@ -51,8 +51,17 @@ def test_filters_update_the_table_in_place_and_stay_in_the_url(
     expect(page.get_by_text("No leads match")).to_be_visible()
     expect(lead_links(page)).to_have_count(0)
 
+    searches: list[str] = []
+    page.on("request", lambda request: searches.append(request.url) if "q=eastpool" in request.url else None)
     filters.get_by_label("Search").fill("eastpool")
     filters.get_by_label("Search").press("Enter")
+    expect(lead_links(page)).to_have_text(["Eastpool"])
+    assert len(searches) == 1, f"one search, one request: {searches}"
+    page.go_back()  # Back shows the previous filters and their results together
+    expect(filters.get_by_label("Search")).to_have_value("no such lead")
+    expect(page.get_by_text("No leads match")).to_be_visible()
+    page.go_forward()
+    expect(filters.get_by_label("Search")).to_have_value("eastpool")
     expect(lead_links(page)).to_have_text(["Eastpool"])
     page.reload()
     expect(filters.get_by_label("Search")).to_have_value("eastpool")

@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils import timezone
+from django.utils.html import escape
 from django_tasks import default_task_backend
 
 from leadflow.leads.models import Activity, ActivityKind, Lead, Source, Stage, StageTransition

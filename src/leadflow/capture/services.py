@@ -15,6 +15,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
+from leadflow.core.config import config_snapshot
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
 from leadflow.leads.models import (
@@ -125,7 +126,7 @@ def _process(submissions: list[Submission], *, actor: User | None) -> list[Submi
     for attempt in range(1, MAX_ATTEMPTS + 1):
         items = [IntakeItem(submission=s) for s in submissions]
         try:
-            with transaction.atomic():
+            with transaction.atomic(), config_snapshot():
                 IntakeFlow(actor=actor).run(items)
             return submissions
         except IntegrityError:

@@ -13,6 +13,7 @@ from django.db.models.expressions import Combinable
 from django.db.models.functions import Lower
 
 from leadflow.access.models import Role, User
+from leadflow.core.config import config_cached
 from leadflow.leads.fields import CustomFieldSpec
 from leadflow.leads.models import FUNNEL, Activity, CustomField, Lead, Stage, Status, Task
 
@@ -374,6 +375,11 @@ def activity_timeline(
 
 
 def custom_field_specs() -> dict[str, CustomFieldSpec]:
+    """The custom field catalogue (cached per configuration generation; the dict is the caller's)."""
+    return dict(config_cached("leads.custom_field_specs", _custom_field_specs_load))
+
+
+def _custom_field_specs_load() -> dict[str, CustomFieldSpec]:
     return {
         key: CustomFieldSpec(key=key, label=label, field_type=field_type, choices=list(choices))
         for key, label, field_type, choices in CustomField.objects.values_list(

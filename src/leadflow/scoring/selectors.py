@@ -1,5 +1,6 @@
 """Reads for scoring: the policy, compiled rules, a lead's explanation and score history."""
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from leadflow.core.conditions import compile_condition, describe
+from leadflow.core.config import config_cached
 from leadflow.leads.models import Activity, ActivityKind, Lead
 from leadflow.leads.selectors import custom_field_specs
 from leadflow.scoring import engine
@@ -17,7 +19,14 @@ HISTORY_LIMIT = 20
 
 
 def policy_get() -> ScoringPolicy:
-    """The scoring and qualification settings (created with the defaults on first use)."""
+    """The scoring and qualification settings (created with the defaults on first use).
+
+    Cached per configuration generation; the returned copy is the caller's to change and save.
+    """
+    return copy.copy(config_cached("scoring.policy", _policy_load))
+
+
+def _policy_load() -> ScoringPolicy:
     policy, _ = ScoringPolicy.objects.get_or_create(pk=1)
     return policy
 
@@ -41,7 +50,11 @@ def compile_rule(rule: ScoringRule, fields: Any) -> engine.Rule:
 
 
 def rules_compiled(*, kind: str | None = None) -> list[engine.Rule]:
-    """Active rules, ready to apply, in order (fit rules need the custom field catalogue: one more query)."""
+    """Active rules, ready to apply, in order (cached per configuration generation)."""
+    return list(config_cached(f"scoring.rules.{kind}", lambda: _rules_compile(kind)))
+
+
+def _rules_compile(kind: str | None) -> list[engine.Rule]:
     rules = ScoringRule.objects.filter(active=True)
     if kind is not None:
         rules = rules.filter(kind=kind)

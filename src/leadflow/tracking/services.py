@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
+from leadflow.core.config import config_snapshot
 from leadflow.leads.models import Activity, ActivityKind, Lead
 from leadflow.leads.services import activity_create
 from leadflow.scoring.services import activity_score
@@ -32,5 +33,6 @@ def event_record(
         payload={"event": name, "properties": properties},
         occurred_at=occurred_at,
     )
-    activity_score(lead=lead, activity=activity)
+    with config_snapshot():
+        activity_score(lead=lead, activity=activity)
     return activity
