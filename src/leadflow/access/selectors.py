@@ -2,10 +2,10 @@
 
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
-from leadflow.access.models import ApiKey, Role, User
+from leadflow.access.models import ApiKey, Role, Team, User
 from leadflow.access.services import hash_api_key
 
 # A key's last-used time is refreshed at most this often, so busy keys cost no write per request.
@@ -37,3 +37,26 @@ def user_assignable(*, viewer: User) -> QuerySet[User]:
     if viewer.role == Role.MANAGER:
         team_ids += list(viewer.managed_teams.values_list("id", flat=True))
     return users.filter(Q(pk=viewer.pk) | Q(memberships__team_id__in=team_ids)).distinct()
+
+
+def user_list_for_admin(
+    *, viewer: User, q: str = "", role: str = "", active: bool | None = None
+) -> QuerySet[User]:
+    """Everyone, with their teams, for user management (admins only; nobody for anyone else)."""
+    if not (viewer.role == Role.ADMIN or viewer.is_superuser):
+        return User.objects.none()
+    people = User.objects.prefetch_related(
+        Prefetch("teams", queryset=Team.objects.order_by("name")), "managed_teams"
+    ).order_by("-is_active", "first_name", "last_name", "username")
+    if role in Role.values:
+        people = people.filter(role=role)
+    if active is not None:
+        people = people.filter(is_active=active)
+    for word in q.split()[:5]:
+        people = people.filter(
+            Q(username__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+        )
+    return people

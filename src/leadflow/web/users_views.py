@@ -7,13 +7,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError
-from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.views.decorators.http import require_POST
 
-from leadflow.access.models import Role, Team, User
+from leadflow.access.models import Role, User
+from leadflow.access.selectors import user_list_for_admin
 from leadflow.access.services import (
     UserChangeError,
     timezone_names,
@@ -54,30 +54,14 @@ def user_list(request: HttpRequest) -> HttpResponse:
         request,
         "web/users/list.html",
         {
-            "people": _people(q=q, role=role, status=status),
+            "people": user_list_for_admin(
+                viewer=_acting(request), q=q, role=role, active=STATUSES.get(status)
+            ),
             "filters": {"q": q, "role": role, "status": status},
             "roles": Role.choices,
             "filtered": bool(q or role or status),
         },
     )
-
-
-def _people(*, q: str, role: str, status: str) -> QuerySet[User]:
-    people = User.objects.prefetch_related(
-        Prefetch("teams", queryset=Team.objects.order_by("name")), "managed_teams"
-    ).order_by("-is_active", "first_name", "last_name", "username")
-    if role in Role.values:
-        people = people.filter(role=role)
-    if status in STATUSES:
-        people = people.filter(is_active=STATUSES[status])
-    for word in q.split()[:5]:
-        people = people.filter(
-            Q(username__icontains=word)
-            | Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-        )
-    return people
 
 
 @admin_required
