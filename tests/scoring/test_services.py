@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.capture.services import lead_capture, lead_update
@@ -150,9 +151,14 @@ def test_events_award_engagement_once_or_each_time_within_the_cap(
     for _ in range(4):
         event_record(lead=lead, name="page_view", properties={"url": "https://acme.test/pricing?x=1"})
     event_record(lead=lead, name="whitepaper_download", properties={})
-    event_record(lead=lead, name="whitepaper_download", properties={})
-    event_record(lead=lead, name="page_view", properties={"url": "https://acme.test/blog"})
-    lead.refresh_from_db()
+    for name, properties, day in [
+        ("whitepaper_download", {}, 2),  # matches a rule but earns nothing (not repeatable)
+        ("page_view", {"url": "https://acme.test/blog"}, 3),  # matches no rule
+    ]:
+        at = timezone.now() + dt.timedelta(days=day)
+        event_record(lead=lead, name=name, properties=properties, occurred_at=at)
+        lead.refresh_from_db()
+        assert lead.last_activity_at == at  # saved even when the score does not change
     assert (lead.fit_score, lead.engagement_score, lead.score) == (30, 40, 70)
     assert sorted(ScorePoints.objects.values_list("points", flat=True)) == [5, 10, 10, 15]
     changes = Activity.objects.filter(lead=lead, kind=ActivityKind.SCORE_CHANGE).order_by("id")
@@ -226,6 +232,8 @@ def test_product_usage_makes_a_pql(sales_team: Team) -> None:
     lead = capture()
     for _ in range(2):
         event_record(lead=lead, name="app_login", properties={})
+    logged_in = Activity.objects.filter(lead=lead).latest("occurred_at").occurred_at
+    assert Lead.objects.get(pk=lead.pk).last_activity_at == logged_in
     event_record(lead=lead, name="page_view", properties={"path": "/docs"})
     lead.refresh_from_db()
     assert lead.stage == Stage.LEAD

@@ -12,7 +12,7 @@
 import datetime as dt
 import operator
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
 from typing import Any
 
@@ -431,18 +431,21 @@ def leads_qualify(
 SCORE_FIELDS = ["score", "fit_score", "engagement_score", "grade", "stage", "qualified_at"]
 
 
-def activity_score(*, lead: Lead, activity: Activity, now: dt.datetime | None = None) -> StepOutcome | None:
+def activity_score(
+    *, lead: Lead, activity: Activity, now: dt.datetime | None = None, unsaved: Sequence[str] = ()
+) -> StepOutcome | None:
     """Awards the engagement points an activity earns and updates the lead's scores and stage at once.
 
     A product-usage event (ScoringPolicy.pql_events) is checked for PQL even when it earns no points.
-    Returns None when nothing changes.
+    `unsaved` names lead fields the caller changed but did not save; they are saved with the scores, or
+    alone when nothing else changes. Returns None when nothing changes.
     """
     now = now or timezone.now()
     rules = rules_compiled(kind=RuleKind.ENGAGEMENT)
     record = activity_record(activity.kind, activity.payload)
     matching = [rule for rule in rules if rule.predicate(record)]
     if not matching:
-        return _product_usage_qualify(lead=lead, event=record["event"], now=now)
+        return _product_usage_qualify(lead=lead, event=record["event"], now=now, unsaved=unsaved)
     awards = awards_by_lead(lead_ids=[lead.pk])[lead.pk]
     new = []
     for rule in matching:
@@ -463,7 +466,7 @@ def activity_score(*, lead: Lead, activity: Activity, now: dt.datetime | None = 
                 )
             )
     if not new:
-        return _product_usage_qualify(lead=lead, event=record["event"], now=now)
+        return _product_usage_qualify(lead=lead, event=record["event"], now=now, unsaved=unsaved)
     ScorePoints.objects.bulk_create(new)
     rule_names = {r.id: r.name for r in rules}
     cause = ", ".join(f"{rule_names[p.rule_id]} {p.points:+d}" for p in new)
@@ -481,7 +484,9 @@ def activity_score(*, lead: Lead, activity: Activity, now: dt.datetime | None = 
     _apply_score(lead, result)
     activities = [_score_activity(lead, before, result, now, cause)] if before != result.total else []
     qualified = leads_qualify(leads=[lead], now=now, policy=policy)[lead.pk]
-    Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in SCORE_FIELDS})
+    Lead.objects.filter(pk=lead.pk).update(
+        **{name: getattr(lead, name) for name in [*SCORE_FIELDS, *unsaved]}
+    )
     Activity.objects.bulk_create(activities + qualified.activities)
     StageTransition.objects.bulk_create(qualified.transitions)
     return StepOutcome(
@@ -495,22 +500,26 @@ def activity_score(*, lead: Lead, activity: Activity, now: dt.datetime | None = 
     )
 
 
-def _save_qualification(lead: Lead, outcome: StepOutcome) -> None:
-    if outcome.transitions:
-        Lead.objects.filter(pk=lead.pk).update(stage=lead.stage, qualified_at=lead.qualified_at)
+def _save_qualification(lead: Lead, outcome: StepOutcome | None, unsaved: Sequence[str]) -> None:
+    fields = [*unsaved]
+    if outcome is not None and outcome.transitions:
+        fields += ["stage", "qualified_at"]
         Activity.objects.bulk_create(outcome.activities)
         StageTransition.objects.bulk_create(outcome.transitions)
+    if fields:
+        Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in fields})
 
 
-def _product_usage_qualify(*, lead: Lead, event: str, now: dt.datetime) -> StepOutcome | None:
+def _product_usage_qualify(
+    *, lead: Lead, event: str, now: dt.datetime, unsaved: Sequence[str]
+) -> StepOutcome | None:
     """A product-usage event that earns no points may still make the lead a PQL."""
-    if not event:
-        return None
-    policy = policy_get()
-    if not (policy.qualification_enabled and policy.pql_threshold and event in policy.pql_events):
-        return None
-    outcome = leads_qualify(leads=[lead], now=now, policy=policy)[lead.pk]
-    _save_qualification(lead, outcome)
+    outcome = None
+    if event:
+        policy = policy_get()
+        if policy.qualification_enabled and policy.pql_threshold and event in policy.pql_events:
+            outcome = leads_qualify(leads=[lead], now=now, policy=policy)[lead.pk]
+    _save_qualification(lead, outcome, unsaved)
     return outcome
 
 

@@ -32,7 +32,8 @@ def event_record(
         summary=f"Viewed {label}" if kind == ActivityKind.PAGE_VIEW else f"Event: {label}",
         payload={"event": name, "properties": properties},
         occurred_at=occurred_at,
+        save_lead=False,
     )
     with config_snapshot():
-        activity_score(lead=lead, activity=activity)
+        activity_score(lead=lead, activity=activity, unsaved=["last_activity_at"])
     return activity
