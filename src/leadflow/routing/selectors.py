@@ -1,15 +1,17 @@
 """Reads for routing: the lead field catalogue, the data a batch of decisions needs, and the simulator."""
 
+import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from leadflow.access.models import Membership, Team, User
 from leadflow.core.conditions import compile_condition
+from leadflow.core.config import config_cached
 from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
@@ -61,33 +63,27 @@ def lead_record(lead: Lead, *, source_name: str = "") -> dict[str, Any]:
 
 
 def routing_settings_get() -> RoutingSettings:
-    return RoutingSettings.objects.first() or RoutingSettings()
+    """The routing settings (cached per configuration generation; the copy is the caller's)."""
+    return copy.copy(
+        config_cached("routing.settings", lambda: RoutingSettings.objects.first() or RoutingSettings())
+    )
 
 
 def routing_rule_list() -> QuerySet[RoutingRule]:
     return RoutingRule.objects.select_related("target_user", "target_team").order_by("position", "id")
 
 
-# The active rules compiled, per process, with the version they were compiled from.
-_compiled: dict[str, tuple[Any, list[engine.Rule]]] = {}
-
-
 def rules_compiled() -> tuple[list[engine.Rule], dict[str, str]]:
-    """The active rules in order, compiled, and the field catalogue they were compiled against.
+    """The active rules in order, compiled, and the field catalogue they were compiled against
+    (cached per configuration generation)."""
+    return config_cached("routing.rules", _rules_compile)
 
-    Compiling is reused while the active rules (count, last change) and the catalogue stay the same:
-    one small query per batch instead of loading and compiling every rule.
-    """
-    version = RoutingRule.objects.filter(is_active=True).aggregate(
-        count=Count("id"), last_id=Max("id"), latest=Max("updated_at")
-    )
-    if not version["count"]:
+
+def _rules_compile() -> tuple[list[engine.Rule], dict[str, str]]:
+    active = list(RoutingRule.objects.filter(is_active=True).order_by("position", "id"))
+    if not active:
         return [], {}
     fields = routing_fields()
-    key = (version["count"], version["last_id"], version["latest"], tuple(sorted(fields.items())))
-    cached = _compiled.get("rules")
-    if cached is not None and cached[0] == key:
-        return cached[1], fields
     rules = [
         engine.Rule(
             id=rule.pk,
@@ -98,15 +94,14 @@ def rules_compiled() -> tuple[list[engine.Rule], dict[str, str]]:
             user_id=rule.target_user_id,
             team_id=rule.target_team_id,
         )
-        for rule in RoutingRule.objects.filter(is_active=True).order_by("position", "id")
+        for rule in active
     ]
-    _compiled["rules"] = (key, rules)
     return rules, fields
 
 
 def source_names(source_ids: Iterable[int | None]) -> dict[int, str]:
-    ids = {pk for pk in source_ids if pk is not None}
-    return dict(Source.objects.filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+    names = config_cached("routing.source_names", lambda: dict(Source.objects.values_list("pk", "name")))
+    return {pk: names[pk] for pk in source_ids if pk is not None and pk in names}
 
 
 def account_owners(*, leads: list[Lead]) -> dict[str, int]:
@@ -128,8 +123,13 @@ def account_owners(*, leads: list[Lead]) -> dict[str, int]:
     return owners
 
 
-def teams_plans() -> dict[int, engine.TeamPlan]:
-    """Every team with its distribution settings (one query), without members (see team_members_load)."""
+def teams_plans() -> Mapping[int, engine.TeamPlan]:
+    """Every team with its distribution settings, members and holidays (cached per configuration
+    generation: shared, never to be changed)."""
+    return config_cached("routing.teams", _teams_load)
+
+
+def _teams_load() -> dict[int, engine.TeamPlan]:
     rows = Team.objects.values_list(
         "id",
         "name",
@@ -154,6 +154,13 @@ def teams_plans() -> dict[int, engine.TeamPlan]:
             fallback=fallback or "pool",
             fallback_team_id=fallback_to,
         )
+    for team_id, user_id, weight in Membership.objects.values_list("team_id", "user_id", "weight"):
+        plans[team_id].members[user_id] = weight
+    holidays: dict[int, set[dt.date]] = {}
+    for team_id, date in TeamHoliday.objects.values_list("team_id", "date"):
+        holidays.setdefault(team_id, set()).add(date)
+    for team_id, dates in holidays.items():
+        plans[team_id].holidays = frozenset(dates)
     return plans
 
 
@@ -172,46 +179,64 @@ def reachable(plans: Mapping[int, engine.TeamPlan], start: Iterable[int | None])
     return sorted(seen)
 
 
-def team_members_load(plans: Mapping[int, engine.TeamPlan], team_ids: Iterable[int]) -> None:
-    """Fills in members (id → weight) and holidays of the given teams."""
-    ids = list(team_ids)
-    for team_id, user_id, weight in Membership.objects.filter(team_id__in=ids).values_list(
-        "team_id", "user_id", "weight"
-    ):
-        plans[team_id].members[user_id] = weight
-    holidays: dict[int, set[dt.date]] = {}
-    for team_id, date in TeamHoliday.objects.filter(team_id__in=ids).values_list("team_id", "date"):
-        holidays.setdefault(team_id, set()).add(date)
-    for team_id, dates in holidays.items():
-        plans[team_id].holidays = frozenset(dates)
+@dataclass(frozen=True)
+class RepCalendar:
+    schedule: dict[str, list[tuple[dt.time, dt.time]]] | None
+    out_of_office: tuple[tuple[dt.date, dt.date], ...]
+
+
+def rep_calendars() -> Mapping[int, RepCalendar]:
+    """Working hours and absences of everyone who has any (cached per configuration generation)."""
+    return config_cached("routing.calendars", _calendars_load)
+
+
+def _calendars_load() -> dict[int, RepCalendar]:
+    schedules: dict[int, dict[str, list[tuple[dt.time, dt.time]]] | None] = {}
+    for user_id, hours in RepSchedule.objects.values_list("user_id", "hours"):
+        try:
+            schedules[user_id] = engine.parse_schedule(hours)
+        except ValueError:
+            schedules[user_id] = None  # validated when saved; an unreadable row never blocks routing
+    absences: dict[int, list[tuple[dt.date, dt.date]]] = {}
+    for user_id, starts, ends in OutOfOffice.objects.values_list("user_id", "starts_on", "ends_on"):
+        absences.setdefault(user_id, []).append((starts, ends))
+    return {
+        user_id: RepCalendar(schedules.get(user_id), tuple(absences.get(user_id, ())))
+        for user_id in schedules.keys() | absences.keys()
+    }
+
+
+def routing_people() -> Mapping[int, User]:
+    """Everyone routing may name, by id, with what decisions need (cached per configuration generation:
+    shared, never to be changed)."""
+    return config_cached(
+        "routing.people",
+        lambda: {
+            user.pk: user
+            for user in User.objects.only(
+                "username", "first_name", "last_name", "is_active", "accepts_leads", "timezone"
+            )
+        },
+    )
 
 
 def reps_load(users: Mapping[int, User], *, now: dt.datetime, with_loads: bool) -> dict[int, engine.Rep]:
-    """The reps with schedules, out-of-office ranges and, when asked, today's and open lead counts."""
-    ids = set(users)
-    if not ids:
-        return {}
-    reps = {
-        pk: engine.Rep(
+    """The reps with schedules, current out-of-office ranges and, when asked, today's and open lead counts."""
+    calendars = rep_calendars()
+    yesterday = now.date() - dt.timedelta(days=1)
+    reps = {}
+    for pk, user in users.items():
+        calendar = calendars.get(pk)
+        reps[pk] = engine.Rep(
             id=pk,
             name=user.get_full_name() or user.username,
             is_active=user.is_active,
             accepts_leads=user.accepts_leads,
             timezone=user.timezone,
+            schedule=calendar.schedule if calendar else None,
+            out_of_office=[r for r in calendar.out_of_office if r[1] >= yesterday] if calendar else [],
         )
-        for pk, user in users.items()
-    }
-    for user_id, hours in RepSchedule.objects.filter(user_id__in=ids).values_list("user_id", "hours"):
-        try:
-            reps[user_id].schedule = engine.parse_schedule(hours)
-        except ValueError:
-            reps[user_id].schedule = None  # validated when saved; an unreadable row never blocks routing
-    today = now.date()
-    for user_id, starts, ends in OutOfOffice.objects.filter(
-        user_id__in=ids, ends_on__gte=today - dt.timedelta(days=1)
-    ).values_list("user_id", "starts_on", "ends_on"):
-        reps[user_id].out_of_office.append((starts, ends))
-    if with_loads:
+    if with_loads and reps:
         _loads(reps, now)
     return reps
 
@@ -243,16 +268,19 @@ def turns_load(team_ids: list[int], *, lock: bool) -> dict[int, RoundRobinState]
     if not team_ids:
         return {}
     states = RoundRobinState.objects.filter(team_id__in=team_ids).order_by("team_id")
-    if len(team_ids) != states.count():
-        RoundRobinState.objects.bulk_create(
-            [RoundRobinState(team_id=team_id) for team_id in team_ids], ignore_conflicts=True
-        )
     if lock:
         states = states.select_for_update(of=("self",))
     states = states.select_related("team").only(
         "team_id", "last_user_id", "credits", "team__name", "team__is_default", "team__manager_id"
     )
-    return {state.team_id: state for state in states}
+    found = {state.team_id: state for state in states}
+    if len(found) == len(team_ids):
+        return found
+    RoundRobinState.objects.bulk_create(
+        [RoundRobinState(team_id=team_id) for team_id in team_ids if team_id not in found],
+        ignore_conflicts=True,
+    )
+    return {state.team_id: state for state in states.all()}
 
 
 @dataclass
@@ -296,7 +324,6 @@ def routing_plan(
                 user_ids.add(rule.user_id)
     team_ids = reachable(plans, starts)
     states = turns_load(team_ids, lock=lock)
-    team_members_load(plans, team_ids)
     for team_id in team_ids:
         user_ids.update(plans[team_id].members)
         if plans[team_id].manager_id is not None:
@@ -305,12 +332,8 @@ def routing_plan(
         plans[t].method == "load" or plans[t].daily_cap is not None or plans[t].open_cap is not None
         for t in team_ids
     )
-    users = {
-        user.pk: user
-        for user in User.objects.filter(pk__in=user_ids).only(
-            "username", "first_name", "last_name", "is_active", "accepts_leads", "timezone"
-        )
-    }
+    people = routing_people()
+    users = {pk: people[pk] for pk in user_ids if pk in people}
     reps = reps_load(users, now=now, with_loads=with_loads)
     turns = {
         team_id: engine.Turn(
@@ -320,7 +343,7 @@ def routing_plan(
         for team_id, state in states.items()
     }
     ctx = engine.Context(
-        rules=rules, teams=plans, reps=reps, turns=turns, fields=fields, default_team_id=default_team_id
+        rules=rules, teams=dict(plans), reps=reps, turns=turns, fields=fields, default_team_id=default_team_id
     )
     return Plan(ctx=ctx, states=states, users=users, account=account, records=records, matches=matches)
 
