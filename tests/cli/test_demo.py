@@ -27,6 +27,7 @@ from leadflow.leads.models import (
     Touch,
 )
 from leadflow.leads.services import is_backward
+from leadflow.scoring.models import ScorePoints, ScoringRule
 
 Run = Callable[..., str]
 
@@ -129,6 +130,18 @@ class TestLoadedDemo:
         touched = set(Touch.objects.exclude(utm_campaign="").values_list("utm_campaign", flat=True))
         assert touched == set(campaigns.values_list("utm_campaign", flat=True))
         assert Touch.objects.filter(source__name="Google Ads").exclude(gclid="").exists()
+
+    def test_leads_are_scored_by_the_demo_rules(self, loaded: Any) -> None:
+        assert ScoringRule.objects.filter(kind="fit").count() >= 4
+        assert ScoringRule.objects.filter(kind="engagement").count() >= 3
+        leads = Lead.objects.all()
+        assert leads.filter(fit_score__gt=0).count() > leads.count() // 4
+        assert leads.filter(fit_score__lt=0).exists()  # students and interns
+        assert set(leads.values_list("grade", flat=True)) >= {"A", "D"}
+        pricing = ScorePoints.objects.filter(rule__name="Visited the pricing page")
+        assert pricing.exists()
+        assert not leads.exclude(score=F("fit_score") + F("engagement_score")).exists()
+        assert Activity.objects.filter(kind=ActivityKind.SCORE_CHANGE).exists()
 
     def test_timelines_spread_over_ninety_days_in_order(self, loaded: Any) -> None:
         now = timezone.now()

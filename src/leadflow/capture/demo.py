@@ -26,6 +26,7 @@ from leadflow.access.models import Role, Team, User
 from leadflow.access.services import team_create, team_member_add, user_create
 from leadflow.capture.models import Submission
 from leadflow.capture.services import leads_capture_bulk
+from leadflow.core.config import config_snapshot
 from leadflow.core.db import bulk_update_fast
 from leadflow.leads.models import (
     Activity,
@@ -43,6 +44,8 @@ from leadflow.leads.models import (
     Touch,
 )
 from leadflow.leads.services import activity_create, lead_stage_change, lead_status_change, note_add
+from leadflow.scoring.models import RescoreRun, RescoreStatus
+from leadflow.scoring.services import activity_score, rescore_execute, rule_create
 
 DAYS = 90
 SITE = "https://www.example.com"
@@ -188,6 +191,28 @@ PAGES = [
     ("/demo", "Book a demo"),
 ]  # fmt: skip
 
+EXECUTIVE_WORDS = ("CEO", "Founder", "CMO", "VP", "Head of", "Director")
+# The demo's scoring rules: name, kind, condition, points, options.
+SCORING_RULES: list[tuple[str, str, dict[str, Any], int, dict[str, Any]]] = [
+    ("Executive title", "fit",
+     {"any": [{"field": "job_title", "op": "contains", "value": w} for w in EXECUTIVE_WORDS]}, 25, {}),
+    ("Mid-market or larger", "fit",
+     {"field": "company_size", "op": "in", "value": ["201-500", "501-1000", "1001-5000", "5000+"]}, 15, {}),
+    ("Target industry", "fit",
+     {"field": "industry", "op": "in", "value": ["Software", "Financial Services", "Professional Services"]},
+     10, {}),
+    ("Budget of $20k or more", "fit", {"field": "budget", "op": "in", "value": ["$20k-$50k", "$50k+"]},
+     10, {}),
+    ("Student or intern", "fit",
+     {"any": [{"field": "job_title", "op": "contains", "value": w} for w in ("Intern", "Student")]}, -20, {}),
+    ("Visited the pricing page", "engagement", {"field": "path", "op": "eq", "value": "/pricing"}, 10,
+     {"repeatable": True, "cap": 30, "decay": "half_life", "decay_days": 30}),
+    ("Opened the demo page", "engagement", {"field": "path", "op": "eq", "value": "/demo"}, 20,
+     {"decay": "window", "decay_days": 60}),
+    ("Read the blog", "engagement", {"field": "path", "op": "contains", "value": "/blog/"}, 3,
+     {"repeatable": True, "cap": 9, "decay": "window", "decay_days": 30}),
+]  # fmt: skip
+
 # Final stage weights by how long ago the lead arrived: (younger than days, weights in STAGE_ORDER).
 STAGE_ORDER = [
     Stage.SUBSCRIBER, Stage.LEAD, Stage.MQL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.RECYCLED,
@@ -288,6 +313,7 @@ class _Demo:
             .values("at")
         )
         Lead.objects.update(last_activity_at=Subquery(latest), updated_at=Subquery(latest))
+        self._scoring()
         by_stage = dict(Lead.objects.order_by().values_list("stage").annotate(n=Count("id")))
         return DemoSummary(
             seed=self.seed,
@@ -801,6 +827,26 @@ class _Demo:
                     )
                 )
         Activity.objects.bulk_create(views, batch_size=1000)
+
+    def _scoring(self) -> None:
+        """The demo's scoring rules, with every page view replayed through them in time order (so the
+        ledger, decay and score history are as if the rules had always been there), then fit applied."""
+        admin = self.users["admin"]
+        for name, kind, condition, points, options in SCORING_RULES:
+            rule_create(
+                values={"name": name, "kind": kind, "condition": condition, "points": points, **options},
+                actor=admin,
+            )
+        with config_snapshot():
+            views = Activity.objects.filter(kind=ActivityKind.PAGE_VIEW).select_related("lead")
+            for view in views.order_by("occurred_at", "id"):
+                activity_score(lead=view.lead, activity=view, now=view.occurred_at)
+        # One full rescore instead of the one per rule that rule_create queued for the worker.
+        RescoreRun.objects.filter(status=RescoreStatus.QUEUED).update(
+            status=RescoreStatus.DONE, finished_at=timezone.now()
+        )
+        run = RescoreRun.objects.create(reason="Demo data: the demo's scoring rules", scope=None, actor=admin)
+        rescore_execute(run_id=run.pk)
 
 
 def _ascii(text: str) -> str:
