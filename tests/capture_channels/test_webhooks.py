@@ -124,7 +124,7 @@ class GraphAPI:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 api.requests.append(self.path)
                 leadgen_id = self.path.split("?")[0].rsplit("/", 1)[-1]
                 if api.failures_left > 0:

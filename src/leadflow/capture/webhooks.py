@@ -215,7 +215,7 @@ def _graph_get(url: str) -> Any:
     backoff = settings.LEADFLOW_META_BACKOFF_SECONDS
     for attempt in range(retries + 1):
         try:
-            with urllib.request.urlopen(url, timeout=settings.LEADFLOW_META_TIMEOUT_SECONDS) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=settings.LEADFLOW_META_TIMEOUT_SECONDS) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as err:
             if err.code != 429 and err.code < 500:
