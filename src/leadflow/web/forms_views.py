@@ -153,7 +153,9 @@ def form_edit(request: HttpRequest, form_id: int) -> HttpResponse:
         "hosted_url": hosted,
         "embed_snippet": f'<div id="leadflow-form"></div>\n<script src="{script}" data-form="{form.key}" '
         'data-target="#leadflow-form" async></script>',
-        "takeover_snippet": f'<script src="{script}" data-form="{form.key}" data-takeover="#your-form" async></script>',
+        "takeover_snippet": (
+            f'<script src="{script}" data-form="{form.key}" data-takeover="#your-form" async></script>'
+        ),
         "variant_stats": form_variant_stats(form=form),
         "spam": form_spam_log(form=form)[:20],
         "hidden_fields": HIDDEN_FIELDS,
