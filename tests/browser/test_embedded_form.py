@@ -53,9 +53,27 @@ def embedded_form(partner: PartnerSite) -> WebForm:
         form=form,
         values={
             "fields": [
-                {"name": "email", "label": "Work email", "type": "email", "required": True, "maps_to": "email"},
-                {"name": "first_name", "label": "First name", "type": "text", "required": True, "maps_to": "first_name"},
-                {"name": "company", "label": "Company", "type": "text", "required": False, "maps_to": "company"},
+                {
+                    "name": "email",
+                    "label": "Work email",
+                    "type": "email",
+                    "required": True,
+                    "maps_to": "email",
+                },
+                {
+                    "name": "first_name",
+                    "label": "First name",
+                    "type": "text",
+                    "required": True,
+                    "maps_to": "first_name",
+                },
+                {
+                    "name": "company",
+                    "label": "Company",
+                    "type": "text",
+                    "required": False,
+                    "maps_to": "company",
+                },
             ],
             "consent_text": CONSENT,
             "allowed_origins": partner.origin,

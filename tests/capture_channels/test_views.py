@@ -134,7 +134,9 @@ def test_form_builder_creates_and_saves_fields_and_variants(meg: Client) -> None
 def test_form_builder_shows_errors(meg: Client) -> None:
     meg.post("/forms/new/", {"title": "Bad"})
     form = WebForm.objects.get()
-    page = meg.post(f"/forms/{form.pk}/", {"title": "Bad", "field-0-name": "n", "field-0-maps_to": "first_name"})
+    page = meg.post(
+        f"/forms/{form.pk}/", {"title": "Bad", "field-0-name": "n", "field-0-maps_to": "first_name"}
+    )
     assert "needs an email or phone field" in page.content.decode()
 
 

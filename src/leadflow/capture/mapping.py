@@ -212,10 +212,10 @@ def mapping_errors(mapping: Any) -> dict[str, str]:
     return errors
 
 
-def generic_payload(body: Any, mapping: Mapping[str, str]) -> dict[str, Any]:
+def generic_payload(body: Any, mapping: Mapping[str, str]) -> Any:
     """Applies a {lead field: dot path} mapping; an empty mapping takes the body as a lead payload."""
     if not mapping:
-        return dict(body) if isinstance(body, Mapping) else {"body": body}
+        return body
     payload: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     attribution: dict[str, str] = {}
