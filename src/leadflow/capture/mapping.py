@@ -130,7 +130,7 @@ def google_ads_lead(body: Any) -> GoogleLead:
 
 def meta_leadgen_notices(body: Any) -> list[dict[str, Any]]:
     """The leadgen change values of a Meta webhook POST (entry[].changes[] with field 'leadgen')."""
-    notices = []
+    notices: list[dict[str, Any]] = []
     if not isinstance(body, Mapping):
         return notices
     for entry in body.get("entry") or []:

@@ -205,7 +205,7 @@ def meta_receive(
         except IntegrityError:
             continue  # Meta sent this lead before: deduplicated
         queued.append(sync.pk)
-        transaction.on_commit(lambda pk=sync.pk: meta_lead_fetch.enqueue(pk))
+    transaction.on_commit(lambda: [meta_lead_fetch.enqueue(pk) for pk in queued])
     return WebhookAnswer(200, {"queued": len(queued), "announced": len(notices)})
 
 
