@@ -152,3 +152,28 @@ def test_hosted_page_works_with_javascript_disabled(
     context.close()
     lead = Lead.objects.get(email_normalized="grace@example.com")
     assert lead.first_touch is not None and lead.first_touch.utm_source == "print"
+
+
+def test_snippet_takes_over_an_existing_form_on_another_origin(
+    browser: Browser, live_server: LiveServer, partner: PartnerSite, embedded_form: WebForm
+) -> None:
+    partner.html = (
+        "<!doctype html><html lang=en><head><title>Partner</title><link rel=icon href='data:,'></head><body>"
+        "<form id='contact'><label>Email <input name='email' type='email'></label>"
+        "<label>Name <input name='first_name'></label><button type='submit'>Contact us</button></form>"
+        f"<script src='{live_server.url}/static/capture/leadflow-form.js' data-form='{embedded_form.key}' "
+        "data-takeover='#contact'></script></body></html>"
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{partner.origin}/pricing?utm_medium=cpc&msclkid=ms-9")
+    expect(page.locator("#contact input[name='lf_t']")).to_have_count(1)  # the snippet has taken over
+    page.get_by_label("Email").fill("linus@example.com")
+    page.get_by_label("Name").fill("Linus")
+    page.get_by_role("button", name="Contact us").click()
+    expect(page.get_by_text("Thank you! We'll be in touch.")).to_be_visible()
+    context.close()
+    lead = Lead.objects.get(email_normalized="linus@example.com")
+    assert lead.first_name == "Linus"
+    assert lead.first_touch is not None
+    assert (lead.first_touch.utm_medium, lead.first_touch.msclkid) == ("cpc", "ms-9")

@@ -159,7 +159,8 @@ def _answer(answer: WebhookAnswer) -> JsonResponse:
 @public.post("/hooks/google/{key}", summary="Google Ads lead form webhook")
 def google_hook(request: HttpRequest, key: str) -> JsonResponse:
     """Google's lead form JSON. 200 when the lead is kept (new, duplicate lead_id or quarantined);
-    401/403 when google_key is missing/wrong; 400 when the body is not a lead. Google retries non-200."""
+    401/403 when google_key is missing/wrong; 400 when the body is not a lead (Google counts any
+    answer but 200 as a failed delivery)."""
     endpoint = _endpoint(key, WebhookKind.GOOGLE_ADS, request)
     return _answer(google_lead_receive(endpoint=endpoint, raw=request.body, remote_addr=_client_ip(request)))
 
