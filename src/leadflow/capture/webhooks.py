@@ -172,7 +172,7 @@ def meta_receive(
     *, endpoint: WebhookEndpoint, raw: bytes, signature: str, remote_addr: str | None
 ) -> WebhookAnswer:
     """A signed leadgen notification: each announced lead gets a sync, fetched by a task."""
-    from leadflow.capture.webhook_tasks import meta_lead_fetch
+    from leadflow.capture.webhook_tasks import meta_lead_fetch  # the task module imports these services
 
     if not signature:
         return delivery_reject(
@@ -263,7 +263,7 @@ def meta_lead_sync(*, sync_id: int) -> MetaLeadSync:
 
 def meta_sync_replay(*, sync: MetaLeadSync, actor: User | None) -> None:
     """Queues a failed sync again."""
-    from leadflow.capture.webhook_tasks import meta_lead_fetch
+    from leadflow.capture.webhook_tasks import meta_lead_fetch  # the task module imports these services
 
     if sync.status == SyncStatus.DONE:
         raise ValueError("This lead was already synced.")
