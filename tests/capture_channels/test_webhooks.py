@@ -339,3 +339,16 @@ def test_rejections_are_listed_for_admins(google: WebhookEndpoint, api: Any) -> 
     post_json(f"/hooks/google/{google.key}", google_body(google_key="wrong"))
     rows = api.get("/webhook-rejections").json()
     assert rows[0]["source"] == "Google Ads" and rows[0]["status_code"] == 403
+
+
+def test_channel_endpoints_are_documented_in_openapi(db: None) -> None:
+    paths = Client().get("/api/v1/openapi.json").json()["paths"]
+    for path in (
+        "/api/v1/hooks/google/{key}",
+        "/api/v1/hooks/meta/{key}",
+        "/api/v1/hooks/generic/{key}",
+        "/api/v1/forms/{key}",
+        "/api/v1/forms/{key}/submissions",
+        "/api/v1/meta-syncs",
+    ):
+        assert path in paths
