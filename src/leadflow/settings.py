@@ -159,6 +159,9 @@ LEADFLOW_META_GRAPH_URL = os.environ.get("LEADFLOW_META_GRAPH_URL", "https://gra
 LEADFLOW_META_RETRIES = int(os.environ.get("LEADFLOW_META_RETRIES", "3"))
 LEADFLOW_META_BACKOFF_SECONDS = float(os.environ.get("LEADFLOW_META_BACKOFF_SECONDS", "1"))
 LEADFLOW_META_TIMEOUT_SECONDS = float(os.environ.get("LEADFLOW_META_TIMEOUT_SECONDS", "10"))
+# Still failing after those retries: the fetch task runs again later (delay doubling), this many times.
+LEADFLOW_META_SYNC_ATTEMPTS = int(os.environ.get("LEADFLOW_META_SYNC_ATTEMPTS", "5"))
+LEADFLOW_META_RETRY_DELAY_SECONDS = float(os.environ.get("LEADFLOW_META_RETRY_DELAY_SECONDS", "60"))
 
 # Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

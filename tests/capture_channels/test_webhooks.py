@@ -352,3 +352,43 @@ def test_channel_endpoints_are_documented_in_openapi(db: None) -> None:
         "/api/v1/meta-syncs",
     ):
         assert path in paths
+
+
+def test_meta_transient_failure_is_tried_again_by_a_deferred_task(
+    meta: WebhookEndpoint, graph: GraphAPI, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from leadflow.capture.webhooks import meta_lead_sync
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    settings.LEADFLOW_META_SYNC_ATTEMPTS = 2
+    graph.failures_left = 100
+    sync = MetaLeadSync.objects.create(endpoint=meta, leadgen_id="777")
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_lead_sync(sync_id=sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == SyncStatus.PENDING and "tried again after" in sync.last_error
+    queued = DBTaskResult.objects.get()
+    assert queued.task_path.endswith("meta_lead_fetch") and queued.run_after > sync.updated_at
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_lead_sync(sync_id=sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == SyncStatus.FAILED and sync.attempts == 2
+    assert DBTaskResult.objects.count() == 1  # no further retry: it waits in the failed-sync log
+
+
+def test_meta_permanent_failure_is_not_retried(
+    meta: WebhookEndpoint, graph: GraphAPI, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from leadflow.capture.webhooks import meta_lead_sync
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    sync = MetaLeadSync.objects.create(endpoint=meta, leadgen_id="unknown")  # the Graph API answers 400
+    with django_capture_on_commit_callbacks(execute=True):
+        meta_lead_sync(sync_id=sync.pk)
+    sync.refresh_from_db()
+    assert sync.status == SyncStatus.FAILED and "400" in sync.last_error
+    assert len(graph.requests) == 1 and not DBTaskResult.objects.exists()

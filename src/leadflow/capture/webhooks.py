@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -220,23 +221,34 @@ def _graph_get(url: str) -> Any:
         except urllib.error.HTTPError as err:
             if err.code != 429 and err.code < 500:
                 detail = err.read()[:500].decode("utf-8", errors="replace")
-                raise GraphError(f"Graph API answered {err.code}: {detail}") from None
+                raise GraphError(f"Graph API answered {err.code}: {detail}", transient=False) from None
             problem = f"Graph API answered {err.code}"
         except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
             problem = f"Graph API unreachable: {err}"
         except ValueError:
-            raise GraphError("Graph API answered something that is not JSON.") from None
+            raise GraphError("Graph API answered something that is not JSON.", transient=False) from None
         if attempt < retries:
             time.sleep(backoff * 2**attempt)
-    raise GraphError(f"{problem} (after {retries + 1} tries)")
+    raise GraphError(f"{problem} (after {retries + 1} tries)", transient=True)
 
 
 class GraphError(Exception):
-    """The Graph API could not give the lead's data."""
+    """The Graph API could not give the lead's data; `transient` when trying later may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 def meta_lead_sync(*, sync_id: int) -> MetaLeadSync:
-    """Fetches one Meta lead's field data and captures it; a failure is kept in the failed-sync log."""
+    """Fetches one Meta lead's field data and captures it.
+
+    A transient failure (Graph API down, 429, 5xx) is tried again by a deferred task, with the delay
+    doubling, up to LEADFLOW_META_SYNC_ATTEMPTS; after that, or on a permanent failure, the sync is kept
+    in the failed-sync log for replay.
+    """
+    from leadflow.capture.webhook_tasks import meta_lead_fetch  # the task module imports these services
+
     sync = MetaLeadSync.objects.select_related("endpoint__source").get(pk=sync_id)
     if sync.status == SyncStatus.DONE:
         return sync
@@ -251,6 +263,19 @@ def meta_lead_sync(*, sync_id: int) -> MetaLeadSync:
     except (GraphError, ValueError) as err:
         sync.status = SyncStatus.FAILED
         sync.last_error = str(err)[:2000]
+        backend = meta_lead_fetch.get_backend()
+        if (
+            isinstance(err, GraphError)
+            and err.transient
+            and sync.attempts < settings.LEADFLOW_META_SYNC_ATTEMPTS
+            and backend.supports_defer
+        ):
+            retry_at = sync.updated_at + timedelta(
+                seconds=settings.LEADFLOW_META_RETRY_DELAY_SECONDS * 2 ** (sync.attempts - 1)
+            )
+            sync.status = SyncStatus.PENDING
+            sync.last_error = f"{sync.last_error[:1900]}; tried again after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
+            transaction.on_commit(lambda: meta_lead_fetch.using(run_after=retry_at).enqueue(sync.pk))
         sync.save(update_fields=["status", "last_error", "attempts", "updated_at"])
         return sync
     answer = _capture(endpoint, payload, f"meta:{endpoint.pk}:{sync.leadgen_id}")
