@@ -154,6 +154,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Hours a new owner has for the first contact before the follow-up is due.
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
+# Reverse proxies in front of leadflow that append to X-Forwarded-For (for the web forms' per-IP limit).
+LEADFLOW_TRUSTED_PROXIES = int(os.environ.get("LEADFLOW_TRUSTED_PROXIES", "0"))
 # Meta Lead Ads: the Graph API a source fetches leads from (unless it sets its own), with retries.
 LEADFLOW_META_GRAPH_URL = os.environ.get("LEADFLOW_META_GRAPH_URL", "https://graph.facebook.com/v21.0")
 LEADFLOW_META_RETRIES = int(os.environ.get("LEADFLOW_META_RETRIES", "3"))

@@ -262,3 +262,18 @@ def test_builder_rejects_a_form_without_an_identifying_field(form: WebForm) -> N
             actor=None,
         )
     assert "email or phone" in err.value.errors["fields"]
+
+
+def test_rate_limit_reads_the_visitor_address_behind_a_trusted_proxy(form: WebForm, settings: Any) -> None:
+    settings.LEADFLOW_TRUSTED_PROXIES = 1
+    form.rate_limit_per_hour = 1
+    form.save()
+    for visitor in ("203.0.113.1", "203.0.113.2", "203.0.113.1"):
+        Client().post(
+            f"/f/{form.key}/",
+            {"lf_t": token(form), "email": f"{visitor}@example.com", "name": "V"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.7, {visitor}",
+        )
+    assert Lead.objects.count() == 2
+    assert FormPost.objects.exclude(spam_reason="").get().ip == "203.0.113.1"

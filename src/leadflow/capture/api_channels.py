@@ -24,7 +24,7 @@ from leadflow.capture.channel_models import (
     WebhookEndpoint,
     WebhookKind,
 )
-from leadflow.capture.web_forms import VISITOR_COOKIE, form_render, form_submit
+from leadflow.capture.web_forms import VISITOR_COOKIE, client_ip, form_render, form_submit
 from leadflow.capture.webhooks import (
     WebhookAnswer,
     delivery_reject,
@@ -40,7 +40,9 @@ router = Router(tags=["forms and webhooks"], auth=AUTH)
 
 
 def _client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    return client_ip(
+        remote_addr=request.META.get("REMOTE_ADDR"), forwarded_for=request.headers.get("X-Forwarded-For", "")
+    )
 
 
 def _form(key: str) -> WebForm:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -232,6 +233,16 @@ class FormOutcome:
     @property
     def accepted(self) -> bool:
         return self.status == "accepted"
+
+
+def client_ip(*, remote_addr: str | None, forwarded_for: str = "") -> str | None:
+    """The visitor's address for the rate limit: behind LEADFLOW_TRUSTED_PROXIES reverse proxies, the
+    X-Forwarded-For entry the nearest trusted proxy saw; otherwise the socket's address."""
+    proxies = settings.LEADFLOW_TRUSTED_PROXIES
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if proxies and len(hops) >= proxies:
+        return hops[-proxies]
+    return remote_addr or None
 
 
 def _spam_reason(form: WebForm, data: Mapping[str, str], ip: str | None) -> tuple[str, int | None]:

@@ -23,6 +23,7 @@ from leadflow.capture.web_forms import (
     VISITOR_COOKIE,
     VISITOR_MAX_AGE,
     FormConfigError,
+    client_ip,
     form_field_targets,
     form_render,
     form_spam_log,
@@ -189,7 +190,10 @@ def form_hosted(request: HttpRequest, key: str) -> HttpResponse:
         rendered = form_render(form=form, visitor=visitor)
         return render(request, "web/forms/hosted.html", _hosted_context(request, form, rendered, {}))
     data = {k: request.POST.get(k, "") for k in request.POST}
-    outcome = form_submit(form=form, data=data, ip=request.META.get("REMOTE_ADDR"), visitor=visitor)
+    ip = client_ip(
+        remote_addr=request.META.get("REMOTE_ADDR"), forwarded_for=request.headers.get("X-Forwarded-For", "")
+    )
+    outcome = form_submit(form=form, data=data, ip=ip, visitor=visitor)
     if outcome.accepted:
         response = (
             redirect(form.redirect_url)
