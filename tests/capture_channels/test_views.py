@@ -151,3 +151,21 @@ def test_capture_touch_shows_on_the_lead_timeline(make_user: Callable[..., User]
     html = client.get(f"/leads/{lead.pk}/").content.decode()
     timeline = html.split('id="lead-timeline"')[1]
     assert "linkedin" in timeline and "fb-1" in timeline
+
+
+def test_quarantined_submission_is_replayed_from_the_source_page(meg: Client) -> None:
+    from leadflow.leads.models import CustomField
+
+    source = Source.objects.create(name="Partner list", channel="import")
+    CustomField.objects.create(key="seats", label="Seats", field_type="number")
+    result = lead_capture(payload={"email": "q@example.com", "seats": "many"}, source=source)
+    assert result.quarantined
+    page = meg.get(f"/sources/{source.pk}/").content.decode()
+    assert f"Replay submission {result.submission.pk}" in page
+    still = meg.post(f"/sources/{source.pk}/submissions/{result.submission.pk}/replay/", follow=True)
+    assert "still quarantined" in still.content.decode()
+    result.submission.payload = {"email": "q@example.com", "seats": "12"}
+    result.submission.save()
+    done = meg.post(f"/sources/{source.pk}/submissions/{result.submission.pk}/replay/", follow=True)
+    assert "went through" in done.content.decode()
+    assert Lead.objects.get(email_normalized="q@example.com").custom["seats"] == 12

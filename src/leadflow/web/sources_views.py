@@ -18,7 +18,8 @@ from leadflow.capture.channel_selectors import (
     source_spam,
     source_submissions,
 )
-from leadflow.capture.models import SubmissionStatus
+from leadflow.capture.models import Submission, SubmissionStatus
+from leadflow.capture.services import submission_replay
 from leadflow.capture.sources import source_update
 from leadflow.capture.webhooks import (
     WebhookConfigError,
@@ -126,11 +127,36 @@ def meta_sync_replay_view(request: HttpRequest, source_id: int, sync_id: int) ->
     return redirect(reverse("web:source_detail", kwargs={"source_id": source_id}) + "#failed-syncs")
 
 
+@marketing_staff
+@require_POST
+def submission_replay_view(request: HttpRequest, source_id: int, submission_id: int) -> HttpResponse:
+    """Runs a quarantined submission again as it is (after, say, the custom field it needed was added)."""
+    submission = get_object_or_404(Submission, pk=submission_id, source_id=source_id)
+    try:
+        result = submission_replay(submission=submission, actor=_user(request))
+    except ValueError as err:
+        messages.error(request, str(err))
+    else:
+        if result.quarantined:
+            problems = "; ".join(f"{k}: {v}" for k, v in result.submission.errors.items())
+            messages.error(request, f"Submission {submission.pk} is still quarantined: {problems}")
+        else:
+            messages.success(
+                request, f"Submission {submission.pk} went through: {result.submission.outcome}."
+            )
+    return redirect(reverse("web:source_detail", kwargs={"source_id": source_id}) + "#quarantined")
+
+
 urlpatterns: list[URLPattern] = [
     path("sources/", source_list, name="source_list"),
     path("sources/webhooks/new/", webhook_create, name="webhook_create"),
     path("sources/<int:source_id>/", source_detail, name="source_detail"),
     path("sources/<int:source_id>/settings/", source_settings, name="source_settings"),
+    path(
+        "sources/<int:source_id>/submissions/<int:submission_id>/replay/",
+        submission_replay_view,
+        name="submission_replay",
+    ),
     path(
         "sources/<int:source_id>/meta-syncs/<int:sync_id>/replay/",
         meta_sync_replay_view,
