@@ -10,6 +10,8 @@ from ninja import NinjaAPI, Schema
 
 from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
+from leadflow.capture.api_channels import public as channels_public_router
+from leadflow.capture.api_channels import router as channels_router
 from leadflow.leads.api import router as leads_router
 from leadflow.routing.api import router as routing_router
 from leadflow.scoring.api import router as scoring_router
@@ -46,6 +48,8 @@ api.add_router("", leads_router)
 api.add_router("", tracking_router)
 api.add_router("", scoring_router)
 api.add_router("", routing_router)
+api.add_router("", channels_public_router)
+api.add_router("", channels_router)
 
 
 @api.get("/ping", auth=None, tags=["health"], summary="Liveness check")

@@ -156,6 +156,16 @@ LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
 # Leads from this score up are "hot" in the inbox and the lead list.
 LEADFLOW_HOT_SCORE = int(os.environ.get("LEADFLOW_HOT_SCORE", "50"))
+# Reverse proxies in front of leadflow that append to X-Forwarded-For (for the web forms' per-IP limit).
+LEADFLOW_TRUSTED_PROXIES = int(os.environ.get("LEADFLOW_TRUSTED_PROXIES", "0"))
+# Meta Lead Ads: the Graph API a source fetches leads from (unless it sets its own), with retries.
+LEADFLOW_META_GRAPH_URL = os.environ.get("LEADFLOW_META_GRAPH_URL", "https://graph.facebook.com/v21.0")
+LEADFLOW_META_RETRIES = int(os.environ.get("LEADFLOW_META_RETRIES", "3"))
+LEADFLOW_META_BACKOFF_SECONDS = float(os.environ.get("LEADFLOW_META_BACKOFF_SECONDS", "1"))
+LEADFLOW_META_TIMEOUT_SECONDS = float(os.environ.get("LEADFLOW_META_TIMEOUT_SECONDS", "10"))
+# Still failing after those retries: the fetch task runs again later (delay doubling), this many times.
+LEADFLOW_META_SYNC_ATTEMPTS = int(os.environ.get("LEADFLOW_META_SYNC_ATTEMPTS", "5"))
+LEADFLOW_META_RETRY_DELAY_SECONDS = float(os.environ.get("LEADFLOW_META_RETRY_DELAY_SECONDS", "60"))
 
 # Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")

@@ -99,7 +99,11 @@ def test_every_section_renders_with_real_data(rich_lead: Lead, org: Org, login: 
     assert 'id="lead-score"' in html and "No scoring rules yet" in html
     assert "no scoring rules are defined" in html
     # attribution side by side, consent with its wording
-    first_touch, last_touch = html.index("brand-search"), html.index("spring-webinar")
+    attribution = html.index('id="lead-attribution"')  # the timeline shows each capture's touch too
+    first_touch, last_touch = (
+        html.index("brand-search", attribution),
+        html.index("spring-webinar", attribution),
+    )
     assert 0 < first_touch < last_touch and "G-123" in html
     assert "Opted in" in html and "Send me product news." in html and "signup form" in html
     assert "Not recorded" in html  # sms

@@ -13,3 +13,6 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+from leadflow.capture import channel_admin  # noqa: E402, F401  (forms and webhooks)

@@ -303,6 +303,9 @@ class IntakeFlow:
         assert parsed is not None
         changes = lead_apply_values(lead=lead, values=parsed.values)
         changes.update(lead_apply_custom(lead=lead, custom=parsed.custom, extra=parsed.extra))
+        if parsed.is_test and lead.pk is None:
+            lead.is_test = True
+            changes["is_test"] = [False, True]
         if lead.source_id is None and item.submission.source_id is not None:
             lead.source_id = item.submission.source_id
             changes["source"] = [None, item.submission.source_id]

@@ -57,3 +57,13 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"Submission {self.pk} ({self.status})"
+
+
+from leadflow.capture.channel_models import (  # noqa: E402, F401  (forms and webhooks)
+    FormPost,
+    FormVariant,
+    MetaLeadSync,
+    RejectedDelivery,
+    WebForm,
+    WebhookEndpoint,
+)

@@ -18,7 +18,7 @@ from leadflow.leads.fields import (
 )
 
 CONSENT_CHANNELS = ("email", "sms")
-RESERVED_KEYS = {"custom", "attribution", "consent", "external_id", "source"}
+RESERVED_KEYS = {"custom", "attribution", "consent", "external_id", "source", "is_test"}
 MAX_EXTRA_KEYS = 100
 
 
@@ -38,6 +38,7 @@ class ParsedSubmission:
     consent: dict[str, ConsentInput] = field(default_factory=dict)
     external_id: str = ""
     source_name: str = ""
+    is_test: bool = False
     errors: dict[str, str] = field(default_factory=dict)
 
 
@@ -81,6 +82,7 @@ def parse_submission(
     _parse_custom(payload.get("custom"), custom_fields, custom_raw, parsed)
     _parse_attribution(payload.get("attribution"), parsed)
     _parse_consent(payload.get("consent"), parsed)
+    parsed.is_test = payload.get("is_test") is True
     for key in ("external_id", "source"):
         text = _text(payload.get(key))
         if text is None:

@@ -3,10 +3,12 @@ from django.urls import path, reverse_lazy
 
 from leadflow.web import (
     dashboard_views,
+    forms_views,
     lead_detail_views,
     leads_views,
     routing_views,
     scoring_views,
+    sources_views,
     users_views,
     views,
 )
@@ -45,4 +47,6 @@ urlpatterns = [
     *users_views.urlpatterns,
     *scoring_views.urlpatterns,
     *routing_views.urlpatterns,
+    *sources_views.urlpatterns,
+    *forms_views.urlpatterns,
 ]
