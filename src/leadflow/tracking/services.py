@@ -7,6 +7,7 @@ from django.db import transaction
 
 from leadflow.leads.models import Activity, ActivityKind, Lead
 from leadflow.leads.services import activity_create
+from leadflow.nurture.services import activity_received
 from leadflow.scoring.services import activity_score
 
 PAGE_VIEW_EVENTS = {"page_view", "pageview", "page"}
@@ -33,4 +34,5 @@ def event_record(
         occurred_at=occurred_at,
     )
     activity_score(lead=lead, activity=activity)
+    activity_received(activity=activity)
     return activity
