@@ -46,9 +46,6 @@ class EmailSender:
     def send(self, email: Email) -> None:
         import smtplib
 
-        if self.connection is None:
-            self.connection = get_connection(fail_silently=False)
-            self.connection.open()
         message = EmailMultiAlternatives(
             subject=email.subject,
             body=email.text,
@@ -63,6 +60,10 @@ class EmailSender:
         if email.html:
             message.attach_alternative(email.html, "text/html")
         try:
+            if self.connection is None:
+                self.connection = get_connection(fail_silently=False)
+                self.connection.open()
+            message.connection = self.connection
             message.send()
         except smtplib.SMTPRecipientsRefused as err:
             raise SendError(f"Refused: {err.recipients}", permanent=True) from err
