@@ -89,3 +89,42 @@ def test_failures_are_shown(marketer: Client, make_lead: Callable[..., Lead], sm
     for url in ("/nurture/", f"/nurture/campaigns/{campaign.pk}/"):
         page = marketer.get(url).content.decode()
         assert "Connection refused" in page and "retrying" in page
+
+
+def test_api_rejects_unknown_placeholder_with_422(api_with_scopes: Callable[..., Any]) -> None:
+    client = api_with_scopes("admin")
+    response = client.post("/nurture/templates", {"name": "T", "subject": "Hi", "text": "{{ lead.shoe }}"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "text"]
+    ok = client.post("/nurture/templates", {"name": "T", "subject": "Hi", "text": "Hi {{ lead.first_name }}"})
+    assert ok.status_code == 201
+
+
+def test_api_campaign_enroll_and_stats(api_with_scopes: Callable[..., Any], make_lead: Callable[..., Lead], email_template: Template) -> None:
+    client = api_with_scopes("admin")
+    lead = make_lead()
+    created = client.post("/nurture/campaigns", {"name": "A", "status": "active", "steps": [{"type": "wait", "minutes": 5}]})
+    assert created.status_code == 201
+    campaign_id = created.json()["id"]
+    assert client.post(f"/nurture/campaigns/{campaign_id}/enrollments", {"lead_ids": [lead.pk]}).json() == {"enrolled": 1}
+    stats = client.get(f"/nurture/campaigns/{campaign_id}/stats").json()
+    assert stats["totals"]["enrolled"] == 1 and stats["steps"][0]["label"] == "Wait 5 min"
+    bad = client.post("/nurture/campaigns", {"name": "B", "steps": [{"type": "branch", "condition": {}, "then": 1, "else": 1}]})
+    assert bad.status_code == 422 and "step 1" in bad.json()["detail"][0]["msg"]
+
+
+def test_cli_stats_and_bounce(make_lead: Callable[..., Lead], email_template: Template, tmp_path: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from leadflow.nurture.services import campaign_save
+    from tests.nurture.test_channels import DSN
+
+    campaign_save(values={"name": "CLI", "steps": [{"type": "email", "template_id": email_template.pk}]}, actor=None)
+    out = StringIO()
+    call_command("nurture", "stats", "CLI", stdout=out)
+    assert "enrolled=0" in out.getvalue() and "1. Send email" in out.getvalue()
+    (tmp_path / "dsn.eml").write_bytes(DSN)
+    call_command("nurture", "bounce", str(tmp_path / "dsn.eml"), stdout=out)
+    assert "Suppressed: gone@example.com" in out.getvalue()
