@@ -575,10 +575,12 @@ def enrollments_run(
     ids = enrollments_claim(limit=limit, now=now, enrollment_ids=enrollment_ids)
     if not ids:
         return 0
-    runner = _Runner(now=now, woken=woken)
+    enrollments = list(
+        Enrollment.objects.filter(pk__in=ids).select_related("campaign", "lead", "lead__owner").order_by("pk")
+    )
+    runner = _Runner(now=now, woken=woken, enrollments=enrollments)
     try:
-        for enrollment in Enrollment.objects.filter(pk__in=ids).select_related("campaign", "lead", "lead__owner").order_by("pk"):
-            runner.advance(enrollment)
+        runner.run(enrollments)
     finally:
         runner.sender.close()
         Enrollment.objects.filter(pk__in=ids).update(claimed_until=None)
@@ -591,8 +593,22 @@ def enrollments_run(
     return len(ids)
 
 
+@dataclass
+class _Outgoing:
+    enrollment: Enrollment
+    template: Template
+    channel: str
+    address: str
+    key: str
+    delivery: Delivery | None = None
+
+
 class _Runner:
-    def __init__(self, *, now: dt.datetime, woken: bool) -> None:
+    """Runs one claimed batch. Sends are gathered into an outbox: the ledger rows of the whole outbox are
+    written (and committed) first, then each message goes out over one reused connection and is marked
+    sent on its own the moment the server accepts it; the timeline and enrollments are written in bulk."""
+
+    def __init__(self, *, now: dt.datetime, woken: bool, enrollments: list[Enrollment]) -> None:
         self.now = now
         self.woken = woken
         self.sender = EmailSender()
@@ -600,32 +616,54 @@ class _Runner:
         self.fields = branch_fields(custom_field_specs())
         self.quiet = plan.quiet_hours_parse(settings.LEADFLOW_NURTURE_QUIET_HOURS)
         self.waits: list[dt.datetime] = []
+        lead_ids = [e.lead_id for e in enrollments]
+        self.consents = {
+            (lead_id, channel): state
+            for lead_id, channel, state in Consent.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "channel", "state")
+        }
+        addresses = {e.lead.email.strip().lower() for e in enrollments} | {e.lead.phone_e164 for e in enrollments}
+        self.suppressed = dict(
+            Suppression.objects.filter(address__in=[a for a in addresses if a]).values_list("address", "reason")
+        )
+        self.recent: dict[int, list[dt.datetime]] = {}
+        for lead_id, sent_at in Delivery.objects.filter(lead_id__in=lead_ids, sent_at__gt=now - dt.timedelta(days=1)).values_list("lead_id", "sent_at"):
+            self.recent.setdefault(lead_id, []).append(sent_at)
+        self.ledger = {d.key: d for d in Delivery.objects.filter(enrollment_id__in=[e.pk for e in enrollments])}
 
-    def advance(self, enrollment: Enrollment) -> None:
+    def run(self, enrollments: list[Enrollment]) -> None:
+        pending = enrollments
+        while pending:
+            outbox = [item for e in pending if (item := self.advance(e)) is not None]
+            pending = self._flush(outbox)
+
+    def advance(self, enrollment: Enrollment) -> _Outgoing | None:
+        """Runs steps until the enrollment waits, finishes or reaches a send (returned for the outbox)."""
         steps = enrollment.campaign.steps
         for _ in range(len(steps) + 1):
             if enrollment.campaign.status != CampaignStatus.ACTIVE:
-                return
+                return None
             if goal := self._goal_reached(enrollment):
                 self._finish(enrollment, EnrollmentState.EXITED, goal)
-                return
+                return None
             if enrollment.step >= len(steps):
                 self._finish(enrollment, EnrollmentState.COMPLETED, "")
-                return
+                return None
             step = steps[enrollment.step]
             if step["type"] in {"email", "sms"}:
-                # Sends write the ledger and talk to the server outside a transaction (see _send).
-                outcome = self._send(enrollment, step)
+                prepared = self._prepare(enrollment, step)
+                if isinstance(prepared, _Outgoing):
+                    return prepared
                 with transaction.atomic():
-                    self._record(enrollment, outcome)
+                    self._record(enrollment, prepared)
             else:
                 with transaction.atomic():
                     self._record(enrollment, self._run_step(enrollment, step))
             if enrollment.due_at != self.now:
-                return
+                return None
+        return None
 
-    def _record(self, enrollment: Enrollment, outcome: _Step) -> None:
-        """Saves where the enrollment stands after a step: waiting (or retrying) until due_at, or moved on."""
+    def _record(self, enrollment: Enrollment, outcome: _Step, *, save: bool = True) -> None:
+        """Where the enrollment stands after a step: waiting (or retrying) until due_at, or moved on."""
         entry = {"step": enrollment.step + 1, "at": self.now.isoformat(), "note": outcome.note}
         enrollment.history = [*enrollment.history[-49:], entry]
         if outcome.due_at is not None:
@@ -633,18 +671,18 @@ class _Runner:
             if outcome.failed:
                 enrollment.attempts += 1
                 enrollment.last_error = outcome.note[:500]
-            enrollment.save(update_fields=["due_at", "attempts", "last_error", "history"])
             self.waits.append(outcome.due_at)
-            return
-        enrollment.step = outcome.goto if outcome.goto is not None else enrollment.step + 1
-        enrollment.step_started_at, enrollment.due_at = self.now, self.now
-        enrollment.attempts, enrollment.last_error = 0, ""
-        enrollment.save(update_fields=["step", "step_started_at", "due_at", "attempts", "last_error", "history"])
+        else:
+            enrollment.step = outcome.goto if outcome.goto is not None else enrollment.step + 1
+            enrollment.step_started_at, enrollment.due_at = self.now, self.now
+            enrollment.attempts, enrollment.last_error = 0, ""
+        if save:
+            enrollment.save(update_fields=["step", "step_started_at", "due_at", "attempts", "last_error", "history"])
 
     def _finish(self, enrollment: Enrollment, state: str, reason: str) -> None:
         enrollment.state, enrollment.exit_reason = state, reason
         enrollment.due_at, enrollment.finished_at = None, self.now
-        enrollment.save(update_fields=["state", "exit_reason", "due_at", "finished_at"])
+        enrollment.save(update_fields=["state", "exit_reason", "due_at", "finished_at", "step", "step_started_at", "attempts", "last_error", "history"])
 
     def _goal_reached(self, enrollment: Enrollment) -> str:
         lead = enrollment.lead
@@ -713,16 +751,16 @@ class _Runner:
         ).exists()
         return record
 
-    def _send(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
+    def _prepare(self, enrollment: Enrollment, step: Mapping[str, Any]) -> "_Step | _Outgoing":
+        """A send step: already done, not allowed (skipped), not now (quiet hours, cap), or ready to go."""
         lead = enrollment.lead
         channel = step["type"]
-        template = self.templates[step["template_id"]]
-        address = lead.email if channel == MessageChannel.EMAIL else lead.phone_e164
+        address = lead.email.strip() if channel == MessageChannel.EMAIL else lead.phone_e164
         key = f"{enrollment.pk}:{enrollment.step}"
-        delivery = Delivery.objects.filter(key=key).first()
+        delivery = self.ledger.get(key)
         if delivery is not None and delivery.status in {DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.BOUNCED}:
             return _Step(note=f"Already {delivery.status}; not sent again")
-        if blocked := _blocked(lead, channel, address):
+        if blocked := self._blocked(lead, channel, address):
             if delivery is None:
                 delivery = Delivery(key=key, enrollment=enrollment, campaign_id=enrollment.campaign_id, lead=lead,
                                     step=enrollment.step, channel=channel, address=address or "")  # fmt: skip
@@ -732,31 +770,80 @@ class _Runner:
         later = plan.after_quiet_hours(self.now, self.quiet, plan.zone(lead.timezone))
         if later > self.now:
             return _Step(note=f"Quiet hours in {lead.timezone or 'UTC'}: sends at {later:%H:%M} UTC", due_at=later)
-        if (capped := _frequency_cap_until(lead, self.now)) is not None:
+        if (capped := self._capped_until(lead)) is not None:
             return _Step(note=f"Frequency cap reached: sends after {capped:%Y-%m-%d %H:%M} UTC", due_at=capped)
-        if delivery is None:
-            delivery = Delivery.objects.create(
-                key=key, enrollment=enrollment, campaign_id=enrollment.campaign_id, lead=lead,
-                step=enrollment.step, channel=channel, address=address,
-                message_id=f"<nurture-{key.replace(':', '-')}@leadflow>",
-            )  # fmt: skip
-        delivery.status, delivery.attempts = DeliveryStatus.SENDING, delivery.attempts + 1
-        delivery.save(update_fields=["status", "attempts"])
-        # Autocommit: the ledger row is saved before the message leaves, and the stable Message-ID /
-        # idempotency key go out with every attempt, so a crash mid-send is recognised on retry.
-        return self._deliver(enrollment, delivery, template)
+        self.recent.setdefault(lead.pk, []).append(self.now)
+        return _Outgoing(enrollment, self.templates[step["template_id"]], channel, address, key, delivery)
 
-    def _deliver(self, enrollment: Enrollment, delivery: Delivery, template: Template) -> _Step:
-        lead = enrollment.lead
+    def _blocked(self, lead: Lead, channel: str, address: str) -> str:
+        """Why this lead may not be sent to on this channel now ("" = it may); checked at every send."""
+        if not address:
+            return f"the lead has no {'email address' if channel == MessageChannel.EMAIL else 'mobile number'}"
+        consent = self.consents.get((lead.pk, channel))
+        if consent != ConsentState.GRANTED:
+            return f"no {channel} opt-in ({consent or 'never asked'})"
+        if suppressed := self.suppressed.get(address.lower()):
+            return f"the address is suppressed ({suppressed})"
+        return ""
+
+    def _capped_until(self, lead: Lead) -> dt.datetime | None:
+        """When the lead may get another message, if the cap across all campaigns is reached."""
+        cap = settings.LEADFLOW_NURTURE_MAX_PER_DAY
+        recent = sorted(self.recent.get(lead.pk, []), reverse=True)
+        if cap <= 0 or len(recent) < cap:
+            return None
+        return recent[cap - 1] + dt.timedelta(days=1)
+
+    def _flush(self, outbox: list[_Outgoing]) -> list[Enrollment]:
+        """Sends the outbox; returns the enrollments that moved on (they continue in this run)."""
+        if not outbox:
+            return []
+        fresh = [
+            Delivery(key=item.key, enrollment=item.enrollment, campaign_id=item.enrollment.campaign_id,
+                     lead=item.enrollment.lead, step=item.enrollment.step, channel=item.channel, address=item.address,
+                     status=DeliveryStatus.SENDING, attempts=1, created_at=self.now,
+                     message_id=f"<nurture-{item.key.replace(':', '-')}@leadflow>")  # fmt: skip
+            for item in outbox
+            if item.delivery is None
+        ]
+        # Autocommit: the ledger rows are saved before any message leaves, and the stable Message-ID and
+        # idempotency key go out with every attempt, so a crash mid-send is recognised on retry.
+        Delivery.objects.bulk_create(fresh, batch_size=1000)
+        by_key = {d.key: d for d in fresh}
+        retried = [item.delivery for item in outbox if item.delivery is not None]
+        for delivery in retried:
+            delivery.status, delivery.attempts = DeliveryStatus.SENDING, delivery.attempts + 1
+        Delivery.objects.bulk_update(retried, ["status", "attempts"], batch_size=1000)
+        activities, moved = [], []
+        for item in outbox:
+            delivery = item.delivery or by_key[item.key]
+            outcome = self._deliver(item, delivery)
+            if outcome.due_at is None and delivery.status == DeliveryStatus.SENT:
+                activities.append(
+                    Activity(lead=item.enrollment.lead, kind=ActivityKind.EMAIL if item.channel == MessageChannel.EMAIL else ActivityKind.EVENT,
+                             summary=f"Nurture {item.channel} sent: {item.template.name}"[:300], occurred_at=self.now,
+                             payload={"event": f"{item.channel}_sent", "direction": "outbound",
+                                      "campaign": item.enrollment.campaign.name, "delivery_id": delivery.pk})  # fmt: skip
+                )
+            # A sent step is saved with whatever the enrollment does next (the ledger already says it is done).
+            self._record(item.enrollment, outcome, save=outcome.due_at is not None)
+            if outcome.due_at is None:
+                moved.append(item.enrollment)
+        Activity.objects.bulk_create(activities, batch_size=1000)
+        Lead.objects.filter(pk__in=[a.lead_id for a in activities]).update(last_activity_at=self.now)
+        return moved
+
+    def _deliver(self, item: _Outgoing, delivery: Delivery) -> _Step:
+        lead = item.enrollment.lead
         try:
-            if delivery.channel == MessageChannel.EMAIL:
-                rendered = template_render(template=template, lead=lead, delivery_id=delivery.pk)
+            if item.channel == MessageChannel.EMAIL:
+                rendered = template_render(template=item.template, lead=lead, delivery_id=delivery.pk)
                 self.sender.send(
                     Email(to=delivery.address, subject=rendered.subject, text=rendered.text, html=rendered.html,
                           message_id=delivery.message_id, unsubscribe_url=rendered.unsubscribe_url)  # fmt: skip
                 )
             else:
-                body = template_render(template=template, lead=lead).text
+                body = template_render(template=item.template, lead=lead).text
                 delivery.message_id = sms_provider().send(to=delivery.address, body=body, idempotency_key=delivery.key)
         except SendError as err:
             if err.permanent:
@@ -766,18 +853,11 @@ class _Runner:
                 return _Step(note=f"Refused by the server; address suppressed: {err}")
             delivery.status, delivery.error = DeliveryStatus.FAILED, str(err)[:500]
             delivery.save(update_fields=["status", "error"])
-            backoff = min(dt.timedelta(seconds=30 * 2**enrollment.attempts), MAX_BACKOFF)
+            backoff = min(dt.timedelta(seconds=30 * 2**item.enrollment.attempts), MAX_BACKOFF)
             return _Step(note=f"Send failed, retrying in {int(backoff.total_seconds())} s: {err}", due_at=self.now + backoff, failed=True)
         delivery.status, delivery.sent_at, delivery.error = DeliveryStatus.SENT, self.now, ""
-        delivery.save(update_fields=["status", "sent_at", "error", "message_id"])
-        activity_create(
-            lead=lead, kind=ActivityKind.EMAIL if delivery.channel == MessageChannel.EMAIL else ActivityKind.EVENT,
-            summary=f"Nurture {delivery.channel} sent: {template.name}",
-            payload={"event": f"{delivery.channel}_sent", "direction": "outbound", "campaign": enrollment.campaign.name,
-                     "delivery_id": delivery.pk},
-            occurred_at=self.now,
-        )  # fmt: skip
-        return _Step(note=f"Sent {delivery.channel} “{template.name}” to {delivery.address}")
+        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENT, sent_at=self.now, error="", message_id=delivery.message_id)
+        return _Step(note=f"Sent {item.channel} “{item.template.name}” to {delivery.address}")
 
     def _notify(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
         lead = enrollment.lead
@@ -819,32 +899,6 @@ def _field_update(lead: Lead, field: str, value: str) -> str:
 
 def _unsubscribed(lead: Lead, channel: str) -> bool:
     return Consent.objects.filter(lead=lead, channel=channel, state=ConsentState.DENIED).exists()
-
-
-def _blocked(lead: Lead, channel: str, address: str) -> str:
-    """Why this lead may not be sent to on this channel now ("" = it may); checked at every send."""
-    if not address:
-        return f"the lead has no {'email address' if channel == MessageChannel.EMAIL else 'mobile number'}"
-    consent = Consent.objects.filter(lead=lead, channel=channel).values_list("state", flat=True).first()
-    if consent != ConsentState.GRANTED:
-        return f"no {channel} opt-in ({consent or 'never asked'})"
-    suppressed = Suppression.objects.filter(channel=channel, address__iexact=address).values_list("reason", flat=True).first()
-    if suppressed:
-        return f"the address is suppressed ({suppressed})"
-    return ""
-
-
-def _frequency_cap_until(lead: Lead, now: dt.datetime) -> dt.datetime | None:
-    """When the lead may get another message, if the cap across all campaigns is reached."""
-    cap = settings.LEADFLOW_NURTURE_MAX_PER_DAY
-    if cap <= 0:
-        return None
-    recent = list(
-        Delivery.objects.filter(lead=lead, sent_at__gt=now - dt.timedelta(days=1)).order_by("-sent_at").values_list("sent_at", flat=True)[:cap]
-    )
-    if len(recent) < cap:
-        return None
-    return recent[-1] + dt.timedelta(days=1)
 
 
 # ----------------------------------------------------------------------------------------------------
