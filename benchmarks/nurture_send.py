@@ -65,34 +65,56 @@ def seed(leads: int) -> int:
 
     first = template_save(
         values={
-            "name": "Welcome", "channel": "email", "subject": 'Welcome, {{ lead.first_name | "friend" }}',
-            "text": 'Hi {{ lead.first_name | "there" }} at {{ lead.company | "your company" }}.\n{{ unsubscribe_url }}',
-            "html": '<p>Hi {{ lead.first_name | "there" }}</p><p><a href="https://example.com/guide">Read the guide</a></p>',
+            "name": "Welcome",
+            "channel": "email",
+            "subject": 'Welcome, {{ lead.first_name | "friend" }}',
+            "text": 'Hi {{ lead.first_name | "there" }} at {{ lead.company | "your company" }}.\n'
+            "{{ unsubscribe_url }}",
+            "html": '<p>Hi {{ lead.first_name | "there" }}</p>'
+            '<p><a href="https://example.com/guide">Read the guide</a></p>',
         },
         actor=None,
-    )  # fmt: skip
+    )
     second = template_save(
-        values={"name": "Follow-up", "channel": "email", "subject": "Did you see it?", "text": "Hi {{ lead.first_name }}"},
+        values={
+            "name": "Follow-up",
+            "channel": "email",
+            "subject": "Did you see it?",
+            "text": "Hi {{ lead.first_name }}",
+        },
         actor=None,
     )
     campaign = campaign_save(
         values={
-            "name": "Bench", "status": "active",
+            "name": "Bench",
+            "status": "active",
             "steps": [
                 {"type": "email", "template_id": first.pk},
-                {"type": "wait", "minutes": 4320, "until_condition": {"field": "clicked", "op": "eq", "value": True}},
+                {
+                    "type": "wait",
+                    "minutes": 4320,
+                    "until_condition": {"field": "clicked", "op": "eq", "value": True},
+                },
                 {"type": "email", "template_id": second.pk},
             ],
         },
         actor=None,
-    )  # fmt: skip
+    )
     created = Lead.objects.bulk_create(
-        [Lead(first_name=f"Lead{i}", company=f"Company {i % 997}", email=f"lead{i}@bench.example",
-              email_normalized=f"lead{i}@bench.example") for i in range(leads)],  # fmt: skip
+        [
+            Lead(
+                first_name=f"Lead{i}",
+                company=f"Company {i % 997}",
+                email=f"lead{i}@bench.example",
+                email_normalized=f"lead{i}@bench.example",
+            )
+            for i in range(leads)
+        ],
         batch_size=5000,
     )
     Consent.objects.bulk_create(
-        [Consent(lead=lead, channel="email", state="granted", method="benchmark") for lead in created], batch_size=5000
+        [Consent(lead=lead, channel="email", state="granted", method="benchmark") for lead in created],
+        batch_size=5000,
     )
     leads_enroll(campaign=campaign, lead_ids=[lead.pk for lead in created], reason="benchmark")
     return campaign.pk
@@ -151,7 +173,9 @@ def measure(env: dict[str, str], leads: int, senders: int, events: int, counter:
                 delivery = enrollment.deliveries.get()
                 from leadflow.nurture.services import delivery_clicked
 
-                delivery_clicked(lead_id=enrollment.lead_id, delivery_id=delivery.pk, url="https://example.com/guide")
+                delivery_clicked(
+                    lead_id=enrollment.lead_id, delivery_id=delivery.pk, url="https://example.com/guide"
+                )
             while counter.value == before_event:
                 time.sleep(0.0005)
             latencies.append(time.perf_counter() - started)
@@ -159,26 +183,50 @@ def measure(env: dict[str, str], leads: int, senders: int, events: int, counter:
             assert enrollment.step == 3 and enrollment.state == "completed", enrollment.history
     _ = event_record  # the click is recorded like any behaviour event (activity → scoring → nurture)
     return {
-        "leads": leads, "senders": senders, "seed_s": seed_s, "enrollments_taken": taken,
-        "emails_accepted": sent, "send_s": elapsed, "emails_per_s": sent / elapsed,
+        "leads": leads,
+        "senders": senders,
+        "seed_s": seed_s,
+        "enrollments_taken": taken,
+        "emails_accepted": sent,
+        "send_s": elapsed,
+        "emails_per_s": sent / elapsed,
         "waiting_after_step_1": waiting,
-        "event_s": {"median": statistics.median(latencies), "p90": percentile(sorted(latencies), 90),
-                    "max": max(latencies), "n": len(latencies)},
-    }  # fmt: skip
+        "event_s": {
+            "median": statistics.median(latencies),
+            "p90": percentile(sorted(latencies), 90),
+            "max": max(latencies),
+            "n": len(latencies),
+        },
+    }
+
+
+def measured(out: Any, env: dict[str, str], sizes: tuple[int, int, int], counter: Any) -> None:
+    out.put(measure(env, *sizes, counter))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--leads", type=int, default=100_000)
-    parser.add_argument("--senders", type=int, default=1, help="sender processes running batches side by side")
-    parser.add_argument("--connections", type=int, default=1, help="SMTP connections per sender (LEADFLOW_NURTURE_SMTP_CONNECTIONS)")
+    parser.add_argument(
+        "--senders", type=int, default=1, help="sender processes running batches side by side"
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="SMTP connections per sender (LEADFLOW_NURTURE_SMTP_CONNECTIONS)",
+    )
     parser.add_argument("--events", type=int, default=50, help="behaviour events to time")
     parser.add_argument("--db", choices=DB_CHOICES, default="sqlite")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     machine = machine_summary()
-    print(f"machine: {machine['cpus']} CPUs, load {machine['loadavg_at_start']}, Python {machine['python']}, "
-          f"leadflow {machine['git']}")  # fmt: skip
+    print(
+        f"machine: {machine['cpus']} CPUs, load {machine['loadavg_at_start']}, Python {machine['python']}, "
+        f"leadflow {machine['git']}"
+    )
     port = free_port()
     counter, ready = multiprocessing.Value("l", 0), multiprocessing.Event()
     server = multiprocessing.Process(target=smtp_server, args=(port, counter, ready), daemon=True)
@@ -189,16 +237,21 @@ def main() -> None:
         for db in selected_dbs(args.db):
             with fresh_database(db) as overrides:
                 env = overrides | {
-                    "DJANGO_SETTINGS_MODULE": "leadflow.settings", "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port),
-                    "LEADFLOW_NURTURE_QUIET_HOURS": "off", "LEADFLOW_NURTURE_BATCH": "500",
+                    "DJANGO_SETTINGS_MODULE": "leadflow.settings",
+                    "EMAIL_HOST": "127.0.0.1",
+                    "EMAIL_PORT": str(port),
+                    "LEADFLOW_NURTURE_QUIET_HOURS": "off",
+                    "LEADFLOW_NURTURE_BATCH": "500",
                     "LEADFLOW_NURTURE_SMTP_CONNECTIONS": str(args.connections),
-                }  # fmt: skip
+                }
                 if db == "sqlite":
                     os.environ.pop("DATABASE_URL", None)
                 os.environ.update(env)
                 ctx = multiprocessing.get_context("fork")
                 out: Any = ctx.Queue()
-                proc = ctx.Process(target=lambda: out.put(measure(env, args.leads, args.senders, args.events, counter)))
+                proc = ctx.Process(
+                    target=measured, args=(out, env, (args.leads, args.senders, args.events), counter)
+                )
                 proc.start()
                 results[db] = out.get()
                 proc.join()
@@ -206,11 +259,37 @@ def main() -> None:
         server.terminate()
     rows = []
     for db, r in results.items():
-        rows.append([db, r["leads"], f"{r['senders']} × {args.connections}", r["emails_accepted"], f"{r['send_s']:.1f}", f"{r['emails_per_s']:.0f}",
-                     verdict(r["emails_per_s"] >= EMAILS_PER_S_TARGET), f"{r['event_s']['median'] * 1000:.1f}",
-                     f"{r['event_s']['max'] * 1000:.1f}", verdict(r["event_s"]["max"] <= EVENT_TARGET_S)])  # fmt: skip
-    print(table(["db", "leads", "senders × SMTP conns", "emails accepted", "s", "emails/s", "≥ 300/s", "event → next step median ms",
-                 "max ms", "≤ 1 s"], rows))  # fmt: skip
+        rows.append(
+            [
+                db,
+                r["leads"],
+                f"{r['senders']} × {args.connections}",
+                r["emails_accepted"],
+                f"{r['send_s']:.1f}",
+                f"{r['emails_per_s']:.0f}",
+                verdict(r["emails_per_s"] >= EMAILS_PER_S_TARGET),
+                f"{r['event_s']['median'] * 1000:.1f}",
+                f"{r['event_s']['max'] * 1000:.1f}",
+                verdict(r["event_s"]["max"] <= EVENT_TARGET_S),
+            ]
+        )
+    print(
+        table(
+            [
+                "db",
+                "leads",
+                "senders × SMTP conns",
+                "emails accepted",
+                "s",
+                "emails/s",
+                "≥ 300/s",
+                "event → next step median ms",
+                "max ms",
+                "≤ 1 s",
+            ],
+            rows,
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2, default=str))
     sys.exit(0)

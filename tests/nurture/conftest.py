@@ -15,6 +15,7 @@ from leadflow.leads.models import ConsentChannel, ConsentState, Lead
 from leadflow.leads.services import consent_record
 from leadflow.nurture.models import NurtureCampaign, Template
 from leadflow.nurture.services import campaign_save, template_save
+from tests.cli.conftest import child_env  # noqa: F401 - the killed-worker test's fixture
 
 
 def free_port() -> int:
@@ -32,7 +33,9 @@ class Inbox:
         self.refuse: set[str] = set()
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address in self.refuse:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -83,7 +86,8 @@ def email_template(db: None) -> Template:
             "name": "Welcome",
             "channel": "email",
             "subject": 'Hello {{ lead.first_name | "there" }}',
-            "text": 'Hi {{ lead.first_name | "there" }} from {{ owner.first_name | "the team" }}. {{ unsubscribe_url }}',
+            "text": 'Hi {{ lead.first_name | "there" }} from {{ owner.first_name | "the team" }}. '
+            "{{ unsubscribe_url }}",
             "html": '<p>Hi {{ lead.first_name | "there" }}</p><a href="https://example.com/guide">Guide</a>',
         },
         actor=None,

@@ -9,7 +9,15 @@ from django.test import Client
 from django.utils import timezone
 
 from leadflow.leads.models import Consent, ConsentState, Lead, Stage, Task
-from leadflow.nurture.models import Delivery, DeliveryStatus, Enrollment, EnrollmentState, NurtureCampaign, Suppression, Template
+from leadflow.nurture.models import (
+    Delivery,
+    DeliveryStatus,
+    Enrollment,
+    EnrollmentState,
+    NurtureCampaign,
+    Suppression,
+    Template,
+)
 from leadflow.nurture.services import enrollments_run, leads_enroll, suppress
 from tests.nurture.conftest import Inbox, free_port
 
@@ -39,7 +47,11 @@ def test_three_steps_personalised_with_headers_and_tracking(
     assert message["Subject"] == "Hello there"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Unsubscribe"].strip().startswith("<http://testserver/n/p/")
-    parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()}
+    parts = {
+        p.get_content_type(): p.get_payload(decode=True).decode()
+        for p in message.walk()
+        if not p.is_multipart()
+    }
     assert "Hi there from the team." in parts["text/plain"]
     assert "http://testserver/n/c/" in parts["text/html"] and "/n/o/" in parts["text/html"]
     enrollment = Enrollment.objects.get()
@@ -51,9 +63,13 @@ def test_three_steps_personalised_with_headers_and_tracking(
     assert len(smtp.messages) == 1
 
 
-def test_a_step_is_never_sent_twice(smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign) -> None:
+def test_a_step_is_never_sent_twice(
+    smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign
+) -> None:
     lead = make_lead()
-    campaign = make_campaign([{"type": "email", "template_id": email_template.pk}, {"type": "wait", "minutes": 5}])
+    campaign = make_campaign(
+        [{"type": "email", "template_id": email_template.pk}, {"type": "wait", "minutes": 5}]
+    )
     leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="test")
     enrollments_run()
     # A retried run that finds the step not yet recorded as done (a crash after sending) must not resend.
@@ -64,21 +80,40 @@ def test_a_step_is_never_sent_twice(smtp: Inbox, make_lead: MakeLead, email_temp
 
 
 def test_open_pixel_moves_the_branch(
-    smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign, client: Client, settings: Any
+    *,
+    smtp: Inbox,
+    make_lead: MakeLead,
+    email_template: Template,
+    make_campaign: MakeCampaign,
+    client: Client,
+    settings: Any,
 ) -> None:
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     lead = make_lead()
     campaign = make_campaign(
         [
             {"type": "email", "template_id": email_template.pk},
-            {"type": "wait", "minutes": 1440, "until_condition": {"field": "opened", "op": "eq", "value": True}},
-            {"type": "branch", "condition": {"field": "opened", "op": "eq", "value": True}, "then": 4, "else": 5},
+            {
+                "type": "wait",
+                "minutes": 1440,
+                "until_condition": {"field": "opened", "op": "eq", "value": True},
+            },
+            {
+                "type": "branch",
+                "condition": {"field": "opened", "op": "eq", "value": True},
+                "then": 4,
+                "else": 5,
+            },
             {"type": "update", "field": "product_interest", "value": "engaged"},
         ]
     )
     leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="test")
     enrollments_run()
-    html = next(p for p in smtp.messages[0].walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    html = (
+        next(p for p in smtp.messages[0].walk() if p.get_content_type() == "text/html")
+        .get_payload(decode=True)
+        .decode()
+    )
     pixel = html.split('src="http://testserver')[1].split('"')[0]
     from django.test import TestCase
 
@@ -91,11 +126,21 @@ def test_open_pixel_moves_the_branch(
     assert lead.activities.filter(payload__event="email_opened").count() == 1
 
 
-def test_click_redirects_and_records(smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign, client: Client) -> None:
+def test_click_redirects_and_records(
+    smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign, client: Client
+) -> None:
     lead = make_lead()
-    leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]), lead_ids=[lead.pk], reason="t")
+    leads_enroll(
+        campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]),
+        lead_ids=[lead.pk],
+        reason="t",
+    )
     enrollments_run()
-    html = next(p for p in smtp.messages[0].walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    html = (
+        next(p for p in smtp.messages[0].walk() if p.get_content_type() == "text/html")
+        .get_payload(decode=True)
+        .decode()
+    )
     link = html.split('href="http://testserver')[1].split('"')[0].replace("&amp;", "&")
     response = client.get(link)
     assert response.status_code == 302 and response["Location"] == "https://example.com/guide"
@@ -109,7 +154,11 @@ def test_one_click_unsubscribe_stops_later_sends(
 ) -> None:
     lead = make_lead()
     campaign = make_campaign(
-        [{"type": "email", "template_id": email_template.pk}, {"type": "wait", "minutes": 10}, {"type": "email", "template_id": email_template.pk}]
+        [
+            {"type": "email", "template_id": email_template.pk},
+            {"type": "wait", "minutes": 10},
+            {"type": "email", "template_id": email_template.pk},
+        ]
     )
     leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="t")
     enrollments_run()
@@ -141,16 +190,26 @@ def test_suppressed_and_unconsented_addresses_are_never_sent(
     bounced = make_lead("gone@example.com")
     never_asked = make_lead("quiet@example.com", opt_in=False)
     suppress(channel="email", address="GONE@example.com", reason="bounce")
-    leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]), lead_ids=[bounced.pk, never_asked.pk], reason="t")
+    leads_enroll(
+        campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]),
+        lead_ids=[bounced.pk, never_asked.pk],
+        reason="t",
+    )
     enrollments_run()
     assert smtp.messages == []
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SKIPPED}
 
 
-def test_refused_recipient_is_suppressed(smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign) -> None:
+def test_refused_recipient_is_suppressed(
+    smtp: Inbox, make_lead: MakeLead, email_template: Template, make_campaign: MakeCampaign
+) -> None:
     lead = make_lead("nobody@example.com")
     smtp.refuse.add("nobody@example.com")
-    leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]), lead_ids=[lead.pk], reason="t")
+    leads_enroll(
+        campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]),
+        lead_ids=[lead.pk],
+        reason="t",
+    )
     enrollments_run()
     assert Delivery.objects.get().status == DeliveryStatus.BOUNCED
     assert Suppression.objects.filter(address="nobody@example.com", reason="bounce").exists()
@@ -161,7 +220,11 @@ def test_quiet_hours_in_the_lead_time_zone(
 ) -> None:
     settings.LEADFLOW_NURTURE_QUIET_HOURS = "21-8"
     lead = make_lead(timezone="Asia/Tokyo")
-    leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]), lead_ids=[lead.pk], reason="t")
+    leads_enroll(
+        campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]),
+        lead_ids=[lead.pk],
+        reason="t",
+    )
     two_am_tokyo = dt.datetime(2026, 3, 2, 17, 0, tzinfo=dt.UTC)  # 02:00 in Tokyo
     Enrollment.objects.update(due_at=two_am_tokyo)
     enrollments_run(now=two_am_tokyo)
@@ -177,7 +240,11 @@ def test_frequency_cap_across_campaigns(
     settings.LEADFLOW_NURTURE_MAX_PER_DAY = 2
     lead = make_lead()
     for name in ("A", "B", "C"):
-        leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}], name=name), lead_ids=[lead.pk], reason="t")
+        leads_enroll(
+            campaign=make_campaign([{"type": "email", "template_id": email_template.pk}], name=name),
+            lead_ids=[lead.pk],
+            reason="t",
+        )
     enrollments_run()
     assert len(smtp.messages) == 2
     waiting = Enrollment.objects.get(state=EnrollmentState.ACTIVE)
@@ -192,7 +259,11 @@ def test_smtp_down_retries_with_backoff_and_sends_once(
     working_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = free_port()  # nothing listens there
     lead = make_lead()
-    leads_enroll(campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]), lead_ids=[lead.pk], reason="t")
+    leads_enroll(
+        campaign=make_campaign([{"type": "email", "template_id": email_template.pk}]),
+        lead_ids=[lead.pk],
+        reason="t",
+    )
     enrollments_run()
     enrollment = Enrollment.objects.get()
     first_retry = enrollment.due_at
@@ -214,7 +285,9 @@ def test_exit_goal_and_hand_off(
 ) -> None:
     converted = make_lead("won@example.com", stage=Stage.CUSTOMER)
     ready = make_lead("ready@example.com")
-    campaign = make_campaign([{"type": "handoff"}, {"type": "email", "template_id": email_template.pk}], exit_goals=["converted"])
+    campaign = make_campaign(
+        [{"type": "handoff"}, {"type": "email", "template_id": email_template.pk}], exit_goals=["converted"]
+    )
     leads_enroll(campaign=campaign, lead_ids=[converted.pk, ready.pk], reason="t")
     enrollments_run()
     assert Enrollment.objects.get(lead=converted).exit_reason == "converted"

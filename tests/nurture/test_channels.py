@@ -22,11 +22,15 @@ class FakeTwilio(BaseHTTPRequestHandler):
     received: list[dict[str, Any]] = []
     status = 201
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"])).decode()
         FakeTwilio.received.append(
-            {"path": self.path, "form": parse_qs(body), "auth": self.headers["Authorization"],
-             "key": self.headers["I-Twilio-Idempotency-Token"]}  # fmt: skip
+            {
+                "path": self.path,
+                "form": parse_qs(body),
+                "auth": self.headers["Authorization"],
+                "key": self.headers["I-Twilio-Idempotency-Token"],
+            }
         )
         self.send_response(FakeTwilio.status)
         self.send_header("Content-Type", "application/json")
@@ -53,7 +57,9 @@ def twilio(settings: Any) -> Iterator[type[FakeTwilio]]:
 
 @pytest.fixture
 def sms_campaign(db: None, make_campaign: Callable[..., NurtureCampaign]) -> NurtureCampaign:
-    template = template_save(values={"name": "SMS", "channel": "sms", "text": 'Hi {{ lead.first_name | "you" }}!'}, actor=None)
+    template = template_save(
+        values={"name": "SMS", "channel": "sms", "text": 'Hi {{ lead.first_name | "you" }}!'}, actor=None
+    )
     return make_campaign([{"type": "sms", "template_id": template.pk}])
 
 
@@ -63,7 +69,9 @@ def sms_lead(make_lead: Callable[..., Lead]) -> Lead:
     return lead
 
 
-def test_twilio_compatible_provider(twilio: type[FakeTwilio], sms_campaign: NurtureCampaign, make_lead: Callable[..., Lead]) -> None:
+def test_twilio_compatible_provider(
+    twilio: type[FakeTwilio], sms_campaign: NurtureCampaign, make_lead: Callable[..., Lead]
+) -> None:
     lead = sms_lead(make_lead)
     leads_enroll(campaign=sms_campaign, lead_ids=[lead.pk], reason="t")
     enrollments_run()
@@ -89,7 +97,9 @@ def test_provider_errors_retry_and_client_errors_suppress(
     assert Suppression.objects.filter(channel="sms", address="+4915112345678").exists()
 
 
-def test_file_provider(settings: Any, tmp_path: Path, sms_campaign: NurtureCampaign, make_lead: Callable[..., Lead]) -> None:
+def test_file_provider(
+    settings: Any, tmp_path: Path, sms_campaign: NurtureCampaign, make_lead: Callable[..., Lead]
+) -> None:
     settings.LEADFLOW_SMS_PROVIDER, settings.LEADFLOW_SMS_FILE = "file", str(tmp_path / "sms.jsonl")
     settings.LEADFLOW_NURTURE_QUIET_HOURS = "off"
     lead = sms_lead(make_lead)

@@ -12,7 +12,9 @@ CONTEXT = {"lead": {"first_name": "", "company": "A&B <Co>"}, "owner": {"first_n
 
 
 def test_fallback_used_for_an_empty_value() -> None:
-    assert render('Hi {{ lead.first_name | "there" }} from {{owner.first_name}}', CONTEXT) == "Hi there from Ana"
+    assert (
+        render('Hi {{ lead.first_name | "there" }} from {{owner.first_name}}', CONTEXT) == "Hi there from Ana"
+    )
 
 
 def test_html_parts_escape_values() -> None:
@@ -43,7 +45,9 @@ def test_links_are_rewritten_for_click_tracking() -> None:
 
 def test_save_rejects_an_unknown_placeholder(db: None) -> None:
     with pytest.raises(NurtureError) as err:
-        template_save(values={"name": "T", "channel": "email", "subject": "Hi", "text": "{{ lead.nope }}"}, actor=None)
+        template_save(
+            values={"name": "T", "channel": "email", "subject": "Hi", "text": "{{ lead.nope }}"}, actor=None
+        )
     assert "lead.nope" in err.value.errors["text"]
     assert not Template.objects.exists()
 

@@ -29,7 +29,8 @@ def test_rep_gets_404_and_no_nav_entry(make_user: Callable[..., User], client: C
 
 def test_unknown_placeholder_is_a_form_error(marketer: Client) -> None:
     response = marketer.post(
-        "/nurture/templates/new/", {"name": "T", "channel": "email", "subject": "Hi", "text": "Hi {{ lead.nickname }}"}
+        "/nurture/templates/new/",
+        {"name": "T", "channel": "email", "subject": "Hi", "text": "Hi {{ lead.nickname }}"},
     )
     assert response.status_code == 200
     assert "unknown placeholder lead.nickname" in response.content.decode()
@@ -42,7 +43,13 @@ def test_build_preview_test_send_enroll_and_stats(
     lead = make_lead(first_name="Zoë")
     response = marketer.post(
         "/nurture/templates/new/",
-        {"name": "Hello", "channel": "email", "subject": "Hi {{ lead.first_name }}", "text": "Hello {{ lead.first_name }}", "html": ""},
+        {
+            "name": "Hello",
+            "channel": "email",
+            "subject": "Hi {{ lead.first_name }}",
+            "text": "Hello {{ lead.first_name }}",
+            "html": "",
+        },
     )
     template = Template.objects.get()
     assert response.status_code == 302
@@ -59,13 +66,23 @@ def test_build_preview_test_send_enroll_and_stats(
 
     bad = marketer.post(
         "/nurture/campaigns/new/",
-        {"name": "Drip", "status": "active", "trigger": '{"type": "manual"}', "steps": '[{"type": "teleport"}]'},
+        {
+            "name": "Drip",
+            "status": "active",
+            "trigger": '{"type": "manual"}',
+            "steps": '[{"type": "teleport"}]',
+        },
     )
     assert "step 1: type must be one of" in bad.content.decode()
     marketer.post(
         "/nurture/campaigns/new/",
-        {"name": "Drip", "status": "active", "trigger": '{"type": "manual"}', "exit_goals": ["converted"],
-         "steps": f'[{{"type": "email", "template_id": {template.pk}}}]'},  # fmt: skip
+        {
+            "name": "Drip",
+            "status": "active",
+            "trigger": '{"type": "manual"}',
+            "exit_goals": ["converted"],
+            "steps": f'[{{"type": "email", "template_id": {template.pk}}}]',
+        },
     )
     campaign = NurtureCampaign.objects.get()
     marketer.post(f"/nurture/campaigns/{campaign.pk}/enroll/", {"segment": segment.pk})
@@ -78,12 +95,21 @@ def test_build_preview_test_send_enroll_and_stats(
     assert "<h2>Sent</h2><b>1</b>" in page
 
 
-def test_failures_are_shown(marketer: Client, make_lead: Callable[..., Lead], smtp: Inbox, settings: Any, email_template: Template) -> None:
+def test_failures_are_shown(
+    marketer: Client, make_lead: Callable[..., Lead], smtp: Inbox, settings: Any, email_template: Template
+) -> None:
     from leadflow.nurture.services import campaign_save, enrollments_run, leads_enroll
     from tests.nurture.conftest import free_port
 
     settings.EMAIL_PORT = free_port()
-    campaign = campaign_save(values={"name": "Down", "status": "active", "steps": [{"type": "email", "template_id": email_template.pk}]}, actor=None)
+    campaign = campaign_save(
+        values={
+            "name": "Down",
+            "status": "active",
+            "steps": [{"type": "email", "template_id": email_template.pk}],
+        },
+        actor=None,
+    )
     leads_enroll(campaign=campaign, lead_ids=[make_lead().pk], reason="t")
     enrollments_run()
     for url in ("/nurture/", f"/nurture/campaigns/{campaign.pk}/"):
@@ -100,20 +126,31 @@ def test_api_rejects_unknown_placeholder_with_422(api_with_scopes: Callable[...,
     assert ok.status_code == 201
 
 
-def test_api_campaign_enroll_and_stats(api_with_scopes: Callable[..., Any], make_lead: Callable[..., Lead], email_template: Template) -> None:
+def test_api_campaign_enroll_and_stats(
+    api_with_scopes: Callable[..., Any], make_lead: Callable[..., Lead], email_template: Template
+) -> None:
     client = api_with_scopes("admin")
     lead = make_lead()
-    created = client.post("/nurture/campaigns", {"name": "A", "status": "active", "steps": [{"type": "wait", "minutes": 5}]})
+    created = client.post(
+        "/nurture/campaigns", {"name": "A", "status": "active", "steps": [{"type": "wait", "minutes": 5}]}
+    )
     assert created.status_code == 201
     campaign_id = created.json()["id"]
-    assert client.post(f"/nurture/campaigns/{campaign_id}/enrollments", {"lead_ids": [lead.pk]}).json() == {"enrolled": 1}
+    assert client.post(f"/nurture/campaigns/{campaign_id}/enrollments", {"lead_ids": [lead.pk]}).json() == {
+        "enrolled": 1
+    }
     stats = client.get(f"/nurture/campaigns/{campaign_id}/stats").json()
     assert stats["totals"]["enrolled"] == 1 and stats["steps"][0]["label"] == "Wait 5 min"
-    bad = client.post("/nurture/campaigns", {"name": "B", "steps": [{"type": "branch", "condition": {}, "then": 1, "else": 1}]})
+    bad = client.post(
+        "/nurture/campaigns",
+        {"name": "B", "steps": [{"type": "branch", "condition": {}, "then": 1, "else": 1}]},
+    )
     assert bad.status_code == 422 and "step 1" in bad.json()["detail"][0]["msg"]
 
 
-def test_cli_stats_and_bounce(make_lead: Callable[..., Lead], email_template: Template, tmp_path: Any) -> None:
+def test_cli_stats_and_bounce(
+    make_lead: Callable[..., Lead], email_template: Template, tmp_path: Any
+) -> None:
     from io import StringIO
 
     from django.core.management import call_command
@@ -121,7 +158,9 @@ def test_cli_stats_and_bounce(make_lead: Callable[..., Lead], email_template: Te
     from leadflow.nurture.services import campaign_save
     from tests.nurture.test_channels import DSN
 
-    campaign_save(values={"name": "CLI", "steps": [{"type": "email", "template_id": email_template.pk}]}, actor=None)
+    campaign_save(
+        values={"name": "CLI", "steps": [{"type": "email", "template_id": email_template.pk}]}, actor=None
+    )
     out = StringIO()
     call_command("nurture", "stats", "CLI", stdout=out)
     assert "enrolled=0" in out.getvalue() and "1. Send email" in out.getvalue()

@@ -1,4 +1,4 @@
-"""A real `leadflow worker` killed in the middle of an SMTP transaction: nothing is sent twice, nothing skipped.
+"""A real `leadflow worker` killed in the middle of an SMTP transaction: nothing sent twice, nothing skipped.
 
 The SMTP server holds the first message's DATA until the worker is killed, so the message is never
 accepted (the client never saw 250). The lease on the killed worker's enrollments runs out, the
@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tests.cli.conftest import child_env, django_eval, leadflow  # noqa: F401 - child_env is a fixture
+from tests.cli.conftest import django_eval, leadflow
 from tests.cli.test_processes import start
 from tests.nurture.conftest import free_port
 
@@ -64,8 +64,10 @@ SETUP = """
 from leadflow.leads.models import Lead
 from leadflow.leads.services import consent_record
 from leadflow.nurture.services import campaign_save, leads_enroll, template_save
-template = template_save(values={"name": "T", "channel": "email", "subject": "Hi", "text": "Hello {{ lead.first_name }}"}, actor=None)
-campaign = campaign_save(values={"name": "C", "status": "active", "steps": [{"type": "email", "template_id": template.pk}] * %(steps)d}, actor=None)
+values = {"name": "T", "channel": "email", "subject": "Hi", "text": "Hello {{ lead.first_name }}"}
+template = template_save(values=values, actor=None)
+steps = [{"type": "email", "template_id": template.pk}] * %(steps)d
+campaign = campaign_save(values={"name": "C", "status": "active", "steps": steps}, actor=None)
 ids = []
 for i in range(%(leads)d):
     lead = Lead.objects.create(first_name=f"L{i}", email=f"l{i}@example.com")
@@ -75,7 +77,9 @@ print(leads_enroll(campaign=campaign, lead_ids=ids, reason="test"))
 """
 
 
-def test_killed_worker_neither_duplicates_nor_skips(inbox: tuple[HoldingInbox, int], child_env: dict[str, str], tmp_path: Path) -> None:
+def test_killed_worker_neither_duplicates_nor_skips(
+    inbox: tuple[HoldingInbox, int], child_env: dict[str, str], tmp_path: Path
+) -> None:
     handler, port = inbox
     env = child_env | {
         "EMAIL_HOST": "127.0.0.1",
@@ -85,7 +89,7 @@ def test_killed_worker_neither_duplicates_nor_skips(inbox: tuple[HoldingInbox, i
         "LEADFLOW_NURTURE_QUIET_HOURS": "off",
         "LEADFLOW_NURTURE_MAX_PER_DAY": "0",
         # One connection: only the held message is in flight when the worker dies. With several, messages
-        # accepted in the instant before the kill, not yet in the ledger, would go out again (same Message-ID).
+        # accepted just before the kill, not yet in the ledger, would go again (with the same Message-ID).
         "LEADFLOW_NURTURE_SMTP_CONNECTIONS": "1",
     }
     leadflow("migrate", "--no-input", "-v", "0", env=env)

@@ -81,8 +81,13 @@ class CampaignOut(CampaignIn):
 
 
 def _segment_out(segment: Segment) -> dict[str, Any]:
-    return {"id": segment.pk, "name": segment.name, "kind": segment.kind, "condition": segment.condition,
-            "size": segment.memberships.count()}  # fmt: skip
+    return {
+        "id": segment.pk,
+        "name": segment.name,
+        "kind": segment.kind,
+        "condition": segment.condition,
+        "size": segment.memberships.count(),
+    }
 
 
 @router.get("/nurture/segments", response=list[SegmentOut], summary="Segments and lists with their sizes")
@@ -101,7 +106,9 @@ def segment_create(request: HttpRequest, body: SegmentIn) -> Status:
     return Status(201, _segment_out(segment))
 
 
-@router.post("/nurture/segments/{segment_id}/members", response=SegmentOut, summary="Add leads to a static list")
+@router.post(
+    "/nurture/segments/{segment_id}/members", response=SegmentOut, summary="Add leads to a static list"
+)
 def segment_add(request: HttpRequest, segment_id: int, body: LeadIdsIn) -> dict[str, Any]:
     caller = _admin(request)
     segment = get_object_or_404(Segment, pk=segment_id)
@@ -114,7 +121,14 @@ def segment_add(request: HttpRequest, segment_id: int, body: LeadIdsIn) -> dict[
 
 
 def _template_out(t: Template) -> dict[str, Any]:
-    return {"id": t.pk, "name": t.name, "channel": t.channel, "subject": t.subject, "html": t.html, "text": t.text}
+    return {
+        "id": t.pk,
+        "name": t.name,
+        "channel": t.channel,
+        "subject": t.subject,
+        "html": t.html,
+        "text": t.text,
+    }
 
 
 @router.get("/nurture/templates", response=list[TemplateOut], summary="Message templates")
@@ -145,7 +159,9 @@ def template_update(request: HttpRequest, template_id: int, body: TemplateIn) ->
     return _template_out(template)
 
 
-@router.get("/nurture/templates/{template_id}/preview", response=PreviewOut, summary="Render for a sample lead")
+@router.get(
+    "/nurture/templates/{template_id}/preview", response=PreviewOut, summary="Render for a sample lead"
+)
 def template_preview(request: HttpRequest, template_id: int, lead_id: int) -> dict[str, str]:
     caller = _admin(request)
     template = get_object_or_404(Template, pk=template_id)
@@ -155,7 +171,14 @@ def template_preview(request: HttpRequest, template_id: int, lead_id: int) -> di
 
 
 def _campaign_out(c: NurtureCampaign) -> dict[str, Any]:
-    return {"id": c.pk, "name": c.name, "status": c.status, "trigger": c.trigger, "exit_goals": c.exit_goals, "steps": c.steps}
+    return {
+        "id": c.pk,
+        "name": c.name,
+        "status": c.status,
+        "trigger": c.trigger,
+        "exit_goals": c.exit_goals,
+        "steps": c.steps,
+    }
 
 
 @router.get("/nurture/campaigns", response=list[CampaignOut], summary="Campaigns")
@@ -185,7 +208,9 @@ def campaign_update(request: HttpRequest, campaign_id: int, body: CampaignIn) ->
     return _campaign_out(campaign)
 
 
-@router.post("/nurture/campaigns/{campaign_id}/enrollments", summary="Enroll leads (by id or a segment's members)")
+@router.post(
+    "/nurture/campaigns/{campaign_id}/enrollments", summary="Enroll leads (by id or a segment's members)"
+)
 def campaign_enroll(request: HttpRequest, campaign_id: int, body: LeadIdsIn) -> dict[str, int]:
     caller = _admin(request)
     campaign = get_object_or_404(NurtureCampaign, pk=campaign_id)
@@ -193,7 +218,9 @@ def campaign_enroll(request: HttpRequest, campaign_id: int, body: LeadIdsIn) -> 
     leads = visible.filter(pk__in=body.lead_ids)
     if body.segment_id is not None:
         leads = visible.filter(segment_memberships__segment_id=body.segment_id)
-    return {"enrolled": leads_enroll(campaign=campaign, lead_ids=leads.values_list("pk", flat=True), reason="API")}
+    return {
+        "enrolled": leads_enroll(campaign=campaign, lead_ids=leads.values_list("pk", flat=True), reason="API")
+    }
 
 
 @router.get("/nurture/campaigns/{campaign_id}/stats", summary="Totals and per-step statistics")
@@ -207,7 +234,9 @@ def campaign_statistics(request: HttpRequest, campaign_id: int) -> dict[str, Any
     }
 
 
-@router.post("/nurture/bounces", summary="A bounce message (message/rfc822 body); its addresses are suppressed")
+@router.post(
+    "/nurture/bounces", summary="A bounce message (message/rfc822 body); its addresses are suppressed"
+)
 def bounce(request: HttpRequest) -> dict[str, list[str]]:
     _admin(request)
     return {"suppressed": bounce_process(raw=request.body)}

@@ -6,6 +6,7 @@ step is recognised by the provider.
 """
 
 import base64
+import contextlib
 import json
 import threading
 import urllib.error
@@ -75,10 +76,8 @@ class EmailSender:
 
     def close(self) -> None:
         if self.connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken connection is dropped either way
                 self.connection.close()
-            except Exception:  # noqa: BLE001 - a broken connection is dropped either way
-                pass
             self.connection = None
 
 
@@ -128,7 +127,7 @@ class FileSmsProvider:
 
 
 class TwilioSmsProvider:
-    """Twilio's Messages API (or anything speaking it): POST {base}/2010-04-01/Accounts/{sid}/Messages.json."""
+    """Twilio's Messages API, or anything speaking it: POST {base}/2010-04-01/Accounts/{sid}/Messages.json"""
 
     def __init__(self, *, base_url: str, account_sid: str, auth_token: str, sender: str) -> None:
         self.url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
@@ -152,7 +151,10 @@ class TwilioSmsProvider:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as err:
             detail = err.read()[:300].decode(errors="replace")
-            raise SendError(f"SMS provider answered {err.code}: {detail}", permanent=400 <= err.code < 500 and err.code != 429) from err
+            raise SendError(
+                f"SMS provider answered {err.code}: {detail}",
+                permanent=400 <= err.code < 500 and err.code != 429,
+            ) from err
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise SendError(f"SMS provider unreachable: {err}") from err
         return str(answer.get("sid", ""))

@@ -37,6 +37,9 @@ class Membership(models.Model):
         constraints = [models.UniqueConstraint(fields=["segment", "lead"], name="one_membership")]
         indexes = [models.Index(fields=["lead"], name="membership_lead")]
 
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} in segment {self.segment_id}"
+
 
 class MessageChannel(models.TextChoices):
     EMAIL = "email", "Email"
@@ -114,6 +117,9 @@ class Enrollment(models.Model):
             models.Index(fields=["lead", "state"], name="enrollment_lead"),
         ]
 
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} in campaign {self.campaign_id} at step {self.step + 1}"
+
 
 class DeliveryStatus(models.TextChoices):
     SENDING = "sending", "Sending"
@@ -149,6 +155,9 @@ class Delivery(models.Model):
             models.Index(fields=["campaign", "step", "status"], name="delivery_stats"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.channel} {self.key} {self.status}"
+
 
 class SuppressionReason(models.TextChoices):
     BOUNCE = "bounce", "Hard bounce"
@@ -168,9 +177,15 @@ class Suppression(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["channel", "address"], name="one_suppression")]
 
+    def __str__(self) -> str:
+        return f"{self.channel} {self.address} ({self.reason})"
+
 
 class WatchdogChain(models.Model):
     """Singleton (pk=1): the id of the running watchdog task chain; a newer chain supersedes an older one."""
 
     chain = models.CharField(max_length=40)
     started_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.chain

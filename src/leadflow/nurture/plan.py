@@ -37,10 +37,16 @@ def steps_problems(steps: Any, fields: Mapping[str, str]) -> list[str]:
             for key in ("then", "else"):
                 target = step.get(key)
                 if not isinstance(target, int) or not index < target <= len(steps) + 1:
-                    problems.append(f"{where}: {key} must be a later step number (or {len(steps) + 1} to end)")
-        if kind == "update" and (step.get("field") not in UPDATABLE or not str(step.get("value", "")).strip()):
+                    problems.append(
+                        f"{where}: {key} must be a later step number (or {len(steps) + 1} to end)"
+                    )
+        if kind == "update" and (
+            step.get("field") not in UPDATABLE or not str(step.get("value", "")).strip()
+        ):
             problems.append(f"{where}: update needs a field ({', '.join(UPDATABLE)}) and a value")
-        if kind == "list" and (step.get("action") not in {"add", "remove"} or not isinstance(step.get("segment_id"), int)):
+        if kind == "list" and (
+            step.get("action") not in {"add", "remove"} or not isinstance(step.get("segment_id"), int)
+        ):
             problems.append(f"{where}: list needs action add|remove and a segment_id")
         if kind in {"task", "notify"} and not str(step.get("title", "")).strip():
             problems.append(f"{where}: {kind} needs a title")
@@ -111,7 +117,7 @@ def next_in_window(moment: dt.datetime, window: Mapping[str, Any], tz: ZoneInfo)
 
 
 def quiet_hours_parse(spec: str) -> tuple[int, int] | None:
-    """"21-8" → (21, 8): no messages from 21:00 to 08:00 local time; "" or "off" → None."""
+    """ "21-8" → (21, 8): no messages from 21:00 to 08:00 local time; "" or "off" → None."""
     if not spec.strip() or spec.strip() == "off":
         return None
     start, _, end = spec.partition("-")

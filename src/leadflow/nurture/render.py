@@ -14,11 +14,25 @@ from typing import Any
 
 LEAD_PLACEHOLDERS = frozenset(
     {
-        "first_name", "last_name", "full_name", "email", "phone", "company", "job_title", "website",
-        "country", "region", "city", "industry", "company_size", "product_interest", "language", "stage",
+        "first_name",
+        "last_name",
+        "full_name",
+        "email",
+        "phone",
+        "company",
+        "job_title",
+        "website",
+        "country",
+        "region",
+        "city",
+        "industry",
+        "company_size",
+        "product_interest",
+        "language",
+        "stage",
         "score",
     }
-)  # fmt: skip
+)
 OWNER_PLACEHOLDERS = frozenset({"first_name", "last_name", "full_name", "email"})
 LINK_PLACEHOLDERS = frozenset({"unsubscribe_url", "preferences_url"})
 
@@ -38,7 +52,9 @@ def parse_placeholder(body: str) -> Placeholder:
     """One placeholder's inside; ValueError naming it when it is not a known field or link."""
     found = _BODY.match(body)
     if not found:
-        raise ValueError(f"{{{{{body.strip()}}}}} is not a placeholder; write {{{{ lead.first_name | \"there\" }}}}")
+        raise ValueError(
+            f'{{{{{body.strip()}}}}} is not a placeholder; write {{{{ lead.first_name | "there" }}}}'
+        )
     scope, name, link, fallback = found.groups()
     if link:
         if link not in LINK_PLACEHOLDERS:
@@ -77,4 +93,6 @@ def render(text: str, context: Mapping[str, Mapping[str, Any]], *, escape: bool 
 
 def track_links(html_text: str, rewrite: Any) -> str:
     """Every absolute http(s) link in the HTML replaced by rewrite(url) (a click-tracking redirect)."""
-    return _HREF.sub(lambda m: m.group(1) + html.escape(rewrite(html.unescape(m.group(2)))) + m.group(3), html_text)
+    return _HREF.sub(
+        lambda m: m.group(1) + html.escape(rewrite(html.unescape(m.group(2)))) + m.group(3), html_text
+    )

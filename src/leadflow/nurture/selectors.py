@@ -57,7 +57,9 @@ def step_label(step: dict[str, Any]) -> str:
     kind = step.get("type", "?")
     if kind == "wait":
         if "minutes" in step:
-            return f"Wait {step['minutes']} min" + (" or until condition" if "until_condition" in step else "")
+            return f"Wait {step['minutes']} min" + (
+                " or until condition" if "until_condition" in step else ""
+            )
         return "Wait until " + (str(step["until"]) if "until" in step else "the window opens")
     if kind == "branch":
         return f"Branch → {step.get('then')} / {step.get('else')}"
@@ -70,7 +72,10 @@ def campaign_stats(*, campaign: NurtureCampaign) -> CampaignStats:
     """Per campaign and per step: enrolled, sent, delivered (sent, not bounced), opened, clicked,
     converted (exit goal), unsubscribed (from this campaign's messages), failed and skipped."""
     states = dict(
-        Enrollment.objects.filter(campaign=campaign).values_list("state").annotate(n=Count("pk")).values_list("state", "n")
+        Enrollment.objects.filter(campaign=campaign)
+        .values_list("state")
+        .annotate(n=Count("pk"))
+        .values_list("state", "n")
     )
     exits = dict(
         Enrollment.objects.filter(campaign=campaign, state=EnrollmentState.EXITED)
@@ -117,7 +122,9 @@ def campaign_stats(*, campaign: NurtureCampaign) -> CampaignStats:
 
 def campaign_failures(*, campaign: NurtureCampaign | None = None, limit: int = 20) -> QuerySet[Enrollment]:
     """Enrollments retrying a failed step (SMTP down, provider errors), newest error first."""
-    failing = Enrollment.objects.filter(state=EnrollmentState.ACTIVE, attempts__gt=0).select_related("lead", "campaign")
+    failing = Enrollment.objects.filter(state=EnrollmentState.ACTIVE, attempts__gt=0).select_related(
+        "lead", "campaign"
+    )
     if campaign is not None:
         failing = failing.filter(campaign=campaign)
     return failing.order_by("-attempts", "due_at")[:limit]
@@ -128,11 +135,17 @@ def segments_with_sizes() -> QuerySet[Segment]:
 
 
 def segment_members(*, segment: Segment, visible: QuerySet[Lead], limit: int = 100) -> QuerySet[Lead]:
-    return visible.filter(segment_memberships__segment=segment).order_by("-segment_memberships__joined_at")[:limit]
+    return visible.filter(segment_memberships__segment=segment).order_by("-segment_memberships__joined_at")[
+        :limit
+    ]
 
 
 def campaigns_with_counts() -> QuerySet[NurtureCampaign]:
     return NurtureCampaign.objects.annotate(
         enrolled=Count("enrollments", distinct=True),
-        failing=Count("enrollments", filter=Q(enrollments__attempts__gt=0, enrollments__state=EnrollmentState.ACTIVE), distinct=True),
+        failing=Count(
+            "enrollments",
+            filter=Q(enrollments__attempts__gt=0, enrollments__state=EnrollmentState.ACTIVE),
+            distinct=True,
+        ),
     )

@@ -10,9 +10,10 @@ never sends a step twice and never skips one.
 
 import datetime as dt
 import logging
-from concurrent.futures import Future, as_completed
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -59,7 +60,7 @@ from leadflow.nurture.models import (
 )
 from leadflow.nurture.render import render, template_problems, track_links
 from leadflow.routing.services import leads_route
-from leadflow.scoring.catalogue import CUSTOM_PREFIX, lead_record
+from leadflow.scoring.catalogue import lead_record
 from leadflow.scoring.services import activity_score
 
 logger = logging.getLogger("leadflow.nurture")
@@ -130,19 +131,24 @@ def _wakes(enrollment: Enrollment, now: dt.datetime) -> bool:
 
 
 def _has_nurture() -> bool:
-    return Segment.objects.filter(kind=SegmentKind.DYNAMIC).exists() or NurtureCampaign.objects.filter(
-        status=CampaignStatus.ACTIVE
-    ).exists()
+    return (
+        Segment.objects.filter(kind=SegmentKind.DYNAMIC).exists()
+        or NurtureCampaign.objects.filter(status=CampaignStatus.ACTIVE).exists()
+    )
 
 
-def leads_refresh(*, lead_ids: list[int], form_submitted: bool = False, now: dt.datetime | None = None) -> None:
+def leads_refresh(
+    *, lead_ids: list[int], form_submitted: bool = False, now: dt.datetime | None = None
+) -> None:
     """The reaction to a lead change or activity: memberships, triggers, exits and woken waits."""
     now = now or timezone.now()
     joined = lead_segments_refresh(lead_ids=lead_ids, now=now)
     _triggers_fire(lead_ids=lead_ids, joined=joined, form_submitted=form_submitted, now=now)
     waiting = [
         enrollment.pk
-        for enrollment in Enrollment.objects.filter(lead_id__in=lead_ids, state=EnrollmentState.ACTIVE).select_related("campaign")
+        for enrollment in Enrollment.objects.filter(
+            lead_id__in=lead_ids, state=EnrollmentState.ACTIVE
+        ).select_related("campaign")
         if _wakes(enrollment, now)
     ]
     if waiting:
@@ -207,14 +213,22 @@ def segment_members_compute(*, segment: Segment, now: dt.datetime | None = None)
     leads: QuerySet[Lead] = Lead.objects.all()
     if uses_custom(segment.condition):
         predicate = compile_condition(segment.condition, fields)
-        wanted = {r["id"] for r in _records(list(Lead.objects.values_list("pk", flat=True)), now) if predicate(r)}
+        wanted = {
+            r["id"] for r in _records(list(Lead.objects.values_list("pk", flat=True)), now) if predicate(r)
+        }
     else:
-        annotations = {k: v for k, v in _behaviour_annotations(now).items() if f"'{k}'" in str(segment.condition)}
-        wanted = set(leads.annotate(**annotations).filter(to_q(segment.condition, fields)).values_list("pk", flat=True))
+        annotations = {
+            k: v for k, v in _behaviour_annotations(now).items() if f"'{k}'" in str(segment.condition)
+        }
+        wanted = set(
+            leads.annotate(**annotations).filter(to_q(segment.condition, fields)).values_list("pk", flat=True)
+        )
     current = set(segment.memberships.values_list("lead_id", flat=True))
     joins = wanted - current
     Membership.objects.bulk_create(
-        [Membership(segment=segment, lead_id=lead_id, joined_at=now) for lead_id in joins], batch_size=5000, ignore_conflicts=True
+        [Membership(segment=segment, lead_id=lead_id, joined_at=now) for lead_id in joins],
+        batch_size=5000,
+        ignore_conflicts=True,
     )
     segment.memberships.filter(lead_id__in=list(current - wanted)).delete()
     _segment_joined(segment_id=segment.pk, lead_ids=sorted(joins), now=now)
@@ -232,9 +246,12 @@ def _records(lead_ids: list[int], now: dt.datetime) -> list[dict[str, Any]]:
     for lead in leads:
         record = lead_record(lead)
         record.update(
-            id=lead.pk, score=lead.score, fit_score=lead.fit_score, grade=lead.grade,
+            id=lead.pk,
+            score=lead.score,
+            fit_score=lead.fit_score,
+            grade=lead.grade,
             source_name=lead.source.name if lead.source else "",
-        )  # fmt: skip
+        )
         record.update({name: counts.get(lead.pk, {}).get(name, 0) for name in BEHAVIOUR})
         records.append(record)
     return records
@@ -248,7 +265,11 @@ def lead_segments_refresh(*, lead_ids: list[int], now: dt.datetime | None = None
         return {}
     fields = segment_fields(custom_field_specs())
     records = _records(lead_ids, now)
-    current = set(Membership.objects.filter(lead_id__in=lead_ids, segment__in=segments).values_list("segment_id", "lead_id"))
+    current = set(
+        Membership.objects.filter(lead_id__in=lead_ids, segment__in=segments).values_list(
+            "segment_id", "lead_id"
+        )
+    )
     joined: dict[int, list[int]] = {}
     leaving = Q(pk__in=[])
     for segment in segments:
@@ -261,7 +282,11 @@ def lead_segments_refresh(*, lead_ids: list[int], now: dt.datetime | None = None
                 leaving |= Q(segment_id=segment.pk, lead_id=record["id"])
     Membership.objects.filter(leaving).delete()
     Membership.objects.bulk_create(
-        [Membership(segment_id=s, lead_id=lead_id, joined_at=now) for s, ids in joined.items() for lead_id in ids],
+        [
+            Membership(segment_id=s, lead_id=lead_id, joined_at=now)
+            for s, ids in joined.items()
+            for lead_id in ids
+        ],
         ignore_conflicts=True,
     )
     _recheck_windows(lead_ids=lead_ids, segments=segments, now=now)
@@ -270,7 +295,9 @@ def lead_segments_refresh(*, lead_ids: list[int], now: dt.datetime | None = None
 
 def _recheck_windows(*, lead_ids: list[int], segments: list[Segment], now: dt.datetime) -> None:
     """A segment over "in the last N days" changes when that window passes: re-check the lead then."""
-    windows = {days for name, (_, _, days) in BEHAVIOUR.items() for s in segments if f"'{name}'" in str(s.condition)}
+    windows = {
+        days for name, (_, _, days) in BEHAVIOUR.items() for s in segments if f"'{name}'" in str(s.condition)
+    }
     if not windows:
         return
     from leadflow.nurture.tasks import leads_refresh
@@ -279,13 +306,17 @@ def _recheck_windows(*, lead_ids: list[int], segments: list[Segment], now: dt.da
         return
     for days in windows:
         when = now + dt.timedelta(days=days, seconds=1)
-        transaction.on_commit(lambda when=when: leads_refresh.using(run_after=when).enqueue(lead_ids, False))
+        transaction.on_commit(partial(_enqueue_refresh, lead_ids, when))
 
 
-def list_add(*, segment: Segment, lead_ids: Iterable[int], actor: User | None, added_by: str = "manual") -> int:
+def list_add(
+    *, segment: Segment, lead_ids: Iterable[int], actor: User | None, added_by: str = "manual"
+) -> int:
     """Adds leads to a static list (by hand, in bulk or from a campaign); returns how many joined."""
     if segment.kind != SegmentKind.STATIC:
-        raise NurtureError({"segment": "Only static lists take leads by hand; a dynamic segment follows its rule."})
+        raise NurtureError(
+            {"segment": "Only static lists take leads by hand; a dynamic segment follows its rule."}
+        )
     now = timezone.now()
     ids = set(lead_ids)
     current = set(segment.memberships.filter(lead_id__in=ids).values_list("lead_id", flat=True))
@@ -317,7 +348,9 @@ def _segment_joined(*, segment_id: int, lead_ids: list[int], now: dt.datetime) -
 # ----------------------------------------------------------------------------------------------------
 
 
-def template_save(*, template: Template | None = None, values: Mapping[str, Any], actor: User | None) -> Template:
+def template_save(
+    *, template: Template | None = None, values: Mapping[str, Any], actor: User | None
+) -> Template:
     """Creates or changes a template; an unknown placeholder in any part is rejected."""
     template = template or Template()
     errors: dict[str, str] = {}
@@ -347,13 +380,35 @@ def template_save(*, template: Template | None = None, values: Mapping[str, Any]
 
 def _context(lead: Lead, token: str) -> dict[str, dict[str, Any]]:
     owner = lead.owner
-    lead_values = {name: getattr(lead, name, "") for name in ("first_name", "last_name", "email", "phone", "company",
-        "job_title", "website", "country", "region", "city", "industry", "company_size", "product_interest",
-        "language", "stage", "score")}  # fmt: skip
+    lead_values = {
+        name: getattr(lead, name, "")
+        for name in (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "company",
+            "job_title",
+            "website",
+            "country",
+            "region",
+            "city",
+            "industry",
+            "company_size",
+            "product_interest",
+            "language",
+            "stage",
+            "score",
+        )
+    }
     lead_values["full_name"] = f"{lead.first_name} {lead.last_name}".strip()
     owner_values = (
-        {"first_name": owner.first_name, "last_name": owner.last_name, "email": owner.email,
-         "full_name": owner.get_full_name()}  # fmt: skip
+        {
+            "first_name": owner.first_name,
+            "last_name": owner.last_name,
+            "email": owner.email,
+            "full_name": owner.get_full_name(),
+        }
         if owner
         else {}
     )
@@ -391,7 +446,9 @@ def template_render(*, template: Template, lead: Lead, delivery_id: int | None =
         html_part = render(template.html, context, escape=True)
         if delivery_id is not None:
             click = settings.LEADFLOW_BASE_URL + reverse("nurture:click", args=[token])
-            html_part = track_links(html_part, lambda url: f"{click}?u={signing.dumps(url, salt=SIGNER_SALT)}")
+            html_part = track_links(
+                html_part, lambda url: f"{click}?u={signing.dumps(url, salt=SIGNER_SALT)}"
+            )
             pixel = settings.LEADFLOW_BASE_URL + reverse("nurture:open", args=[token])
             html_part += f'<img src="{pixel}" width="1" height="1" alt="">'
     return Rendered(
@@ -428,7 +485,9 @@ def template_test_send(*, template: Template, lead: Lead, to: str, actor: User |
 # ----------------------------------------------------------------------------------------------------
 
 
-def campaign_save(*, campaign: NurtureCampaign | None = None, values: Mapping[str, Any], actor: User | None) -> NurtureCampaign:
+def campaign_save(
+    *, campaign: NurtureCampaign | None = None, values: Mapping[str, Any], actor: User | None
+) -> NurtureCampaign:
     """Creates or changes a campaign after checking its trigger, goals and steps (templates, lists exist)."""
     campaign = campaign or NurtureCampaign()
     errors: dict[str, str] = {}
@@ -443,7 +502,10 @@ def campaign_save(*, campaign: NurtureCampaign | None = None, values: Mapping[st
     trigger = values.get("trigger") or {"type": "manual"}
     if not isinstance(trigger, Mapping) or trigger.get("type") not in plan.TRIGGERS:
         errors["trigger"] = f"type must be one of {', '.join(plan.TRIGGERS)}"
-    elif trigger["type"] == "segment_joined" and not Segment.objects.filter(pk=trigger.get("segment_id")).exists():
+    elif (
+        trigger["type"] == "segment_joined"
+        and not Segment.objects.filter(pk=trigger.get("segment_id") or 0).exists()
+    ):
         errors["trigger"] = "segment_joined needs an existing segment_id"
     elif trigger["type"] == "score_crossed" and not isinstance(trigger.get("score"), int):
         errors["trigger"] = "score_crossed needs a score (a whole number)"
@@ -483,7 +545,11 @@ def _references_problems(steps: list[dict[str, Any]]) -> list[str]:
 
 
 def _active_campaigns(trigger: str) -> list[NurtureCampaign]:
-    return [c for c in NurtureCampaign.objects.filter(status=CampaignStatus.ACTIVE) if c.trigger.get("type") == trigger]
+    return [
+        c
+        for c in NurtureCampaign.objects.filter(status=CampaignStatus.ACTIVE)
+        if c.trigger.get("type") == trigger
+    ]
 
 
 def leads_enroll(
@@ -492,9 +558,18 @@ def leads_enroll(
     """Enrolls leads (each at most once per campaign) and schedules their first step; returns how many."""
     now = now or timezone.now()
     ids = set(lead_ids)
-    existing = set(Enrollment.objects.filter(campaign=campaign, lead_id__in=ids).values_list("lead_id", flat=True))
+    existing = set(
+        Enrollment.objects.filter(campaign=campaign, lead_id__in=ids).values_list("lead_id", flat=True)
+    )
     new = [
-        Enrollment(campaign=campaign, lead_id=lead_id, due_at=now, step_started_at=now, enrolled_at=now, reason=reason[:300])
+        Enrollment(
+            campaign=campaign,
+            lead_id=lead_id,
+            due_at=now,
+            step_started_at=now,
+            enrolled_at=now,
+            reason=reason[:300],
+        )
         for lead_id in sorted(ids - existing)
     ]
     Enrollment.objects.bulk_create(new, batch_size=5000, ignore_conflicts=True)
@@ -503,18 +578,40 @@ def leads_enroll(
     return len(new)
 
 
-def _triggers_fire(*, lead_ids: list[int], joined: dict[int, list[int]], form_submitted: bool, now: dt.datetime) -> None:
+def _triggers_fire(
+    *, lead_ids: list[int], joined: dict[int, list[int]], form_submitted: bool, now: dt.datetime
+) -> None:
     for segment_id, ids in joined.items():
         _segment_joined(segment_id=segment_id, lead_ids=ids, now=now)
     if form_submitted:
         for campaign in _active_campaigns("form_submitted"):
             leads_enroll(campaign=campaign, lead_ids=lead_ids, reason="Submitted a form", now=now)
     for campaign in _active_campaigns("stage_changed"):
-        ids = Lead.objects.filter(pk__in=lead_ids, stage=campaign.trigger["stage"]).values_list("pk", flat=True)
-        leads_enroll(campaign=campaign, lead_ids=ids, reason=f"Stage became {campaign.trigger['stage']}", now=now)
+        staged = Lead.objects.filter(pk__in=lead_ids, stage=campaign.trigger["stage"]).values_list(
+            "pk", flat=True
+        )
+        leads_enroll(
+            campaign=campaign, lead_ids=staged, reason=f"Stage became {campaign.trigger['stage']}", now=now
+        )
     for campaign in _active_campaigns("score_crossed"):
-        ids = Lead.objects.filter(pk__in=lead_ids, score__gte=campaign.trigger["score"]).values_list("pk", flat=True)
-        leads_enroll(campaign=campaign, lead_ids=ids, reason=f"Score reached {campaign.trigger['score']}", now=now)
+        scored = Lead.objects.filter(pk__in=lead_ids, score__gte=campaign.trigger["score"]).values_list(
+            "pk", flat=True
+        )
+        leads_enroll(
+            campaign=campaign, lead_ids=scored, reason=f"Score reached {campaign.trigger['score']}", now=now
+        )
+
+
+def _enqueue_run(when: dt.datetime) -> None:
+    from leadflow.nurture.tasks import run
+
+    run.using(run_after=when).enqueue(None)
+
+
+def _enqueue_refresh(lead_ids: list[int], when: dt.datetime) -> None:
+    from leadflow.nurture.tasks import leads_refresh
+
+    leads_refresh.using(run_after=when).enqueue(lead_ids, False)
 
 
 def _schedule(moments: set[dt.datetime]) -> None:
@@ -529,7 +626,7 @@ def _schedule(moments: set[dt.datetime]) -> None:
         if second <= timezone.now():
             transaction.on_commit(lambda: run.enqueue(None))
         else:
-            transaction.on_commit(lambda second=second: run.using(run_after=second).enqueue(None))
+            transaction.on_commit(partial(_enqueue_run, second))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -622,16 +719,27 @@ class _Runner:
         lead_ids = [e.lead_id for e in enrollments]
         self.consents = {
             (lead_id, channel): state
-            for lead_id, channel, state in Consent.objects.filter(lead_id__in=lead_ids).values_list("lead_id", "channel", "state")
+            for lead_id, channel, state in Consent.objects.filter(lead_id__in=lead_ids).values_list(
+                "lead_id", "channel", "state"
+            )
         }
-        addresses = {e.lead.email.strip().lower() for e in enrollments} | {e.lead.phone_e164 for e in enrollments}
+        addresses = {e.lead.email.strip().lower() for e in enrollments} | {
+            e.lead.phone_e164 for e in enrollments
+        }
         self.suppressed = dict(
-            Suppression.objects.filter(address__in=[a for a in addresses if a]).values_list("address", "reason")
+            Suppression.objects.filter(address__in=[a for a in addresses if a]).values_list(
+                "address", "reason"
+            )
         )
         self.recent: dict[int, list[dt.datetime]] = {}
-        for lead_id, sent_at in Delivery.objects.filter(lead_id__in=lead_ids, sent_at__gt=now - dt.timedelta(days=1)).values_list("lead_id", "sent_at"):
-            self.recent.setdefault(lead_id, []).append(sent_at)
-        self.ledger = {d.key: d for d in Delivery.objects.filter(enrollment_id__in=[e.pk for e in enrollments])}
+        for lead_id, sent_at in Delivery.objects.filter(
+            lead_id__in=lead_ids, sent_at__gt=now - dt.timedelta(days=1)
+        ).values_list("lead_id", "sent_at"):
+            if sent_at is not None:
+                self.recent.setdefault(lead_id, []).append(sent_at)
+        self.ledger = {
+            d.key: d for d in Delivery.objects.filter(enrollment_id__in=[e.pk for e in enrollments])
+        }
 
     def run(self, enrollments: list[Enrollment]) -> None:
         pending = enrollments
@@ -680,25 +788,42 @@ class _Runner:
             enrollment.step_started_at, enrollment.due_at = self.now, self.now
             enrollment.attempts, enrollment.last_error = 0, ""
         if save:
-            enrollment.save(update_fields=["step", "step_started_at", "due_at", "attempts", "last_error", "history"])
+            enrollment.save(
+                update_fields=["step", "step_started_at", "due_at", "attempts", "last_error", "history"]
+            )
 
     def _finish(self, enrollment: Enrollment, state: str, reason: str) -> None:
         enrollment.state, enrollment.exit_reason = state, reason
         enrollment.due_at, enrollment.finished_at = None, self.now
-        enrollment.save(update_fields=["state", "exit_reason", "due_at", "finished_at", "step", "step_started_at", "attempts", "last_error", "history"])
+        enrollment.save(
+            update_fields=[
+                "state",
+                "exit_reason",
+                "due_at",
+                "finished_at",
+                "step",
+                "step_started_at",
+                "attempts",
+                "last_error",
+                "history",
+            ]
+        )
 
     def _goal_reached(self, enrollment: Enrollment) -> str:
         lead = enrollment.lead
         goals = set(enrollment.campaign.exit_goals)
         if "converted" in goals and (lead.converted_at or lead.stage in {Stage.OPPORTUNITY, Stage.CUSTOMER}):
             return "converted"
-        if "became_sql" in goals and lead.stage in FUNNEL[FUNNEL.index(Stage.SQL):]:
+        if "became_sql" in goals and lead.stage in FUNNEL[FUNNEL.index(Stage.SQL) :]:
             return "became_sql"
         if "unsubscribed" in goals and _unsubscribed(lead, MessageChannel.EMAIL):
             return "unsubscribed"
-        if "replied" in goals and lead.activities.filter(
-            kind=ActivityKind.EMAIL, payload__direction="inbound", occurred_at__gte=enrollment.enrolled_at
-        ).exists():
+        if (
+            "replied" in goals
+            and lead.activities.filter(
+                kind=ActivityKind.EMAIL, payload__direction="inbound", occurred_at__gte=enrollment.enrolled_at
+            ).exists()
+        ):
             return "replied"
         return ""
 
@@ -710,7 +835,10 @@ class _Runner:
         if kind == "branch":
             held = compile_condition(step["condition"], self.fields)(self._branch_record(enrollment))
             target = step["then"] if held else step["else"]
-            return _Step(note=f"Branch: condition {'held' if held else 'did not hold'} → step {target}", goto=target - 1)
+            return _Step(
+                note=f"Branch: condition {'held' if held else 'did not hold'} → step {target}",
+                goto=target - 1,
+            )
         if kind == "update":
             return _Step(note=_field_update(lead, step["field"], str(step["value"])))
         if kind == "list":
@@ -730,9 +858,12 @@ class _Runner:
 
     def _wait(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
         tz = plan.zone(enrollment.lead.timezone)
-        if "until_condition" in step and self.woken:
-            if compile_condition(step["until_condition"], self.fields)(self._branch_record(enrollment)):
-                return _Step(note="Wait ended early: its condition holds")
+        if (
+            "until_condition" in step
+            and self.woken
+            and compile_condition(step["until_condition"], self.fields)(self._branch_record(enrollment))
+        ):
+            return _Step(note="Wait ended early: its condition holds")
         if "minutes" in step:
             until = enrollment.step_started_at + dt.timedelta(minutes=float(step["minutes"]))
         elif "until" in step:
@@ -761,27 +892,44 @@ class _Runner:
         address = lead.email.strip() if channel == MessageChannel.EMAIL else lead.phone_e164
         key = f"{enrollment.pk}:{enrollment.step}"
         delivery = self.ledger.get(key)
-        if delivery is not None and delivery.status in {DeliveryStatus.SENT, DeliveryStatus.SKIPPED, DeliveryStatus.BOUNCED}:
+        if delivery is not None and delivery.status in {
+            DeliveryStatus.SENT,
+            DeliveryStatus.SKIPPED,
+            DeliveryStatus.BOUNCED,
+        }:
             return _Step(note=f"Already {delivery.status}; not sent again")
         if blocked := self._blocked(lead, channel, address):
             if delivery is None:
-                delivery = Delivery(key=key, enrollment=enrollment, campaign_id=enrollment.campaign_id, lead=lead,
-                                    step=enrollment.step, channel=channel, address=address or "")  # fmt: skip
+                delivery = Delivery(
+                    key=key,
+                    enrollment=enrollment,
+                    campaign_id=enrollment.campaign_id,
+                    lead=lead,
+                    step=enrollment.step,
+                    channel=channel,
+                    address=address or "",
+                )
             delivery.status, delivery.error = DeliveryStatus.SKIPPED, blocked
             delivery.save()
             return _Step(note=f"Not sent: {blocked}")
         later = plan.after_quiet_hours(self.now, self.quiet, plan.zone(lead.timezone))
         if later > self.now:
-            return _Step(note=f"Quiet hours in {lead.timezone or 'UTC'}: sends at {later:%H:%M} UTC", due_at=later)
+            return _Step(
+                note=f"Quiet hours in {lead.timezone or 'UTC'}: sends at {later:%H:%M} UTC", due_at=later
+            )
         if (capped := self._capped_until(lead)) is not None:
-            return _Step(note=f"Frequency cap reached: sends after {capped:%Y-%m-%d %H:%M} UTC", due_at=capped)
+            return _Step(
+                note=f"Frequency cap reached: sends after {capped:%Y-%m-%d %H:%M} UTC", due_at=capped
+            )
         self.recent.setdefault(lead.pk, []).append(self.now)
         return _Outgoing(enrollment, self.templates[step["template_id"]], channel, address, key, delivery)
 
     def _blocked(self, lead: Lead, channel: str, address: str) -> str:
         """Why this lead may not be sent to on this channel now ("" = it may); checked at every send."""
         if not address:
-            return f"the lead has no {'email address' if channel == MessageChannel.EMAIL else 'mobile number'}"
+            return (
+                f"the lead has no {'email address' if channel == MessageChannel.EMAIL else 'mobile number'}"
+            )
         consent = self.consents.get((lead.pk, channel))
         if consent != ConsentState.GRANTED:
             return f"no {channel} opt-in ({consent or 'never asked'})"
@@ -802,10 +950,19 @@ class _Runner:
         if not outbox:
             return []
         fresh = [
-            Delivery(key=item.key, enrollment=item.enrollment, campaign_id=item.enrollment.campaign_id,
-                     lead=item.enrollment.lead, step=item.enrollment.step, channel=item.channel, address=item.address,
-                     status=DeliveryStatus.SENDING, attempts=1, created_at=self.now,
-                     message_id=f"<nurture-{item.key.replace(':', '-')}@leadflow>")  # fmt: skip
+            Delivery(
+                key=item.key,
+                enrollment=item.enrollment,
+                campaign_id=item.enrollment.campaign_id,
+                lead=item.enrollment.lead,
+                step=item.enrollment.step,
+                channel=item.channel,
+                address=item.address,
+                status=DeliveryStatus.SENDING,
+                attempts=1,
+                created_at=self.now,
+                message_id=f"<nurture-{item.key.replace(':', '-')}@leadflow>",
+            )
             for item in outbox
             if item.delivery is None
         ]
@@ -825,12 +982,22 @@ class _Runner:
             outcome = self._settle(item, delivery, future)
             if outcome.due_at is None and delivery.status == DeliveryStatus.SENT:
                 activities.append(
-                    Activity(lead=item.enrollment.lead, kind=ActivityKind.EMAIL if item.channel == MessageChannel.EMAIL else ActivityKind.EVENT,
-                             summary=f"Nurture {item.channel} sent: {item.template.name}"[:300], occurred_at=self.now,
-                             payload={"event": f"{item.channel}_sent", "direction": "outbound",
-                                      "campaign": item.enrollment.campaign.name, "delivery_id": delivery.pk})  # fmt: skip
+                    Activity(
+                        lead=item.enrollment.lead,
+                        kind=ActivityKind.EMAIL
+                        if item.channel == MessageChannel.EMAIL
+                        else ActivityKind.EVENT,
+                        summary=f"Nurture {item.channel} sent: {item.template.name}"[:300],
+                        occurred_at=self.now,
+                        payload={
+                            "event": f"{item.channel}_sent",
+                            "direction": "outbound",
+                            "campaign": item.enrollment.campaign.name,
+                            "delivery_id": delivery.pk,
+                        },
+                    )
                 )
-            # A sent step is saved with whatever the enrollment does next (the ledger already says it is done).
+            # A sent step is saved with whatever the enrollment does next (the ledger already has it).
             self._record(item.enrollment, outcome, save=outcome.due_at is not None)
             if outcome.due_at is None:
                 moved.append(item.enrollment)
@@ -844,13 +1011,21 @@ class _Runner:
         if item.channel == MessageChannel.EMAIL:
             rendered = template_render(template=item.template, lead=lead, delivery_id=delivery.pk)
             return self.pool.submit(
-                Email(to=delivery.address, subject=rendered.subject, text=rendered.text, html=rendered.html,
-                      message_id=delivery.message_id, unsubscribe_url=rendered.unsubscribe_url)  # fmt: skip
+                Email(
+                    to=delivery.address,
+                    subject=rendered.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    message_id=delivery.message_id,
+                    unsubscribe_url=rendered.unsubscribe_url,
+                )
             )
         future: Future[None] = Future()
         try:
             body = template_render(template=item.template, lead=lead).text
-            delivery.message_id = sms_provider().send(to=delivery.address, body=body, idempotency_key=delivery.key)
+            delivery.message_id = sms_provider().send(
+                to=delivery.address, body=body, idempotency_key=delivery.key
+            )
         except SendError as err:
             future.set_exception(err)
         else:
@@ -865,14 +1040,25 @@ class _Runner:
             if err.permanent:
                 delivery.status, delivery.error = DeliveryStatus.BOUNCED, str(err)[:500]
                 delivery.save(update_fields=["status", "error"])
-                suppress(channel=delivery.channel, address=delivery.address, reason=SuppressionReason.BOUNCE, detail=str(err))
+                suppress(
+                    channel=delivery.channel,
+                    address=delivery.address,
+                    reason=SuppressionReason.BOUNCE,
+                    detail=str(err),
+                )
                 return _Step(note=f"Refused by the server; address suppressed: {err}")
             delivery.status, delivery.error = DeliveryStatus.FAILED, str(err)[:500]
             delivery.save(update_fields=["status", "error"])
             backoff = min(dt.timedelta(seconds=30 * 2**item.enrollment.attempts), MAX_BACKOFF)
-            return _Step(note=f"Send failed, retrying in {int(backoff.total_seconds())} s: {err}", due_at=self.now + backoff, failed=True)
+            return _Step(
+                note=f"Send failed, retrying in {int(backoff.total_seconds())} s: {err}",
+                due_at=self.now + backoff,
+                failed=True,
+            )
         delivery.status, delivery.sent_at, delivery.error = DeliveryStatus.SENT, self.now, ""
-        Delivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.SENT, sent_at=self.now, error="", message_id=delivery.message_id)
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.SENT, sent_at=self.now, error="", message_id=delivery.message_id
+        )
         return _Step(note=f"Sent {item.channel} “{item.template.name}” to {delivery.address}")
 
     def _notify(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
@@ -882,8 +1068,14 @@ class _Runner:
         url = settings.LEADFLOW_BASE_URL + reverse("web:lead_detail", args=[lead.pk])
         try:
             self.sender.send(
-                Email(to=lead.owner.email, subject=step["title"][:200], text=f"{lead.display_name}: {url}", html="",
-                      message_id=f"<notify-{enrollment.pk}-{enrollment.step}@leadflow>", unsubscribe_url=url)  # fmt: skip
+                Email(
+                    to=lead.owner.email,
+                    subject=step["title"][:200],
+                    text=f"{lead.display_name}: {url}",
+                    html="",
+                    message_id=f"<notify-{enrollment.pk}-{enrollment.step}@leadflow>",
+                    unsubscribe_url=url,
+                )
             )
         except SendError as err:
             backoff = min(dt.timedelta(seconds=30 * 2**enrollment.attempts), MAX_BACKOFF)
@@ -893,7 +1085,12 @@ class _Runner:
     def _handoff(self, enrollment: Enrollment) -> _Step:
         lead = enrollment.lead
         if lead.stage != Stage.SQL:
-            lead_stage_change(lead=lead, stage=Stage.SQL, reason=f"Handed off by campaign {enrollment.campaign.name}", actor=None)
+            lead_stage_change(
+                lead=lead,
+                stage=Stage.SQL,
+                reason=f"Handed off by campaign {enrollment.campaign.name}",
+                actor=None,
+            )
         outcome = leads_route(leads=[lead], now=self.now)[lead.pk]
         lead.save(update_fields=["owner", "team", "assigned_at", "updated_at"])
         Activity.objects.bulk_create(outcome.activities)
@@ -908,8 +1105,12 @@ def _field_update(lead: Lead, field: str, value: str) -> str:
     else:
         setattr(lead, field, value)
         lead.save(update_fields=[field, "updated_at"])
-        activity_create(lead=lead, kind=ActivityKind.FIELD_CHANGE, summary=f"{field} set to {value} by a campaign",
-                        payload={"changes": {field: value}})  # fmt: skip
+        activity_create(
+            lead=lead,
+            kind=ActivityKind.FIELD_CHANGE,
+            summary=f"{field} set to {value} by a campaign",
+            payload={"changes": {field: value}},
+        )
     return f"Set {field} to {value}"
 
 
@@ -923,7 +1124,9 @@ def _unsubscribed(lead: Lead, channel: str) -> bool:
 
 
 def _engagement(lead: Lead, event: str, summary: str, payload: dict[str, Any]) -> Activity:
-    activity = activity_create(lead=lead, kind=ActivityKind.EVENT, summary=summary, payload={"event": event, **payload})
+    activity = activity_create(
+        lead=lead, kind=ActivityKind.EVENT, summary=summary, payload={"event": event, **payload}
+    )
     activity_score(lead=lead, activity=activity)
     activity_received(activity=activity)
     return activity
@@ -932,33 +1135,55 @@ def _engagement(lead: Lead, event: str, summary: str, payload: dict[str, Any]) -
 @transaction.atomic
 def delivery_opened(*, lead_id: int, delivery_id: int | None) -> None:
     """The open pixel was loaded: the first open is recorded as an activity (it feeds scoring)."""
-    delivery = Delivery.objects.select_related("lead", "campaign").filter(pk=delivery_id, lead_id=lead_id).first()
+    delivery = (
+        Delivery.objects.select_related("lead", "campaign")
+        .filter(pk=delivery_id or 0, lead_id=lead_id)
+        .first()
+    )
     if delivery is None or delivery.opened_at is not None:
         return
     delivery.opened_at = timezone.now()
     delivery.save(update_fields=["opened_at"])
-    _engagement(delivery.lead, "email_opened", f"Opened “{delivery.campaign.name}” email", {"delivery_id": delivery.pk})
+    _engagement(
+        delivery.lead,
+        "email_opened",
+        f"Opened “{delivery.campaign.name}” email",
+        {"delivery_id": delivery.pk},
+    )
 
 
 @transaction.atomic
 def delivery_clicked(*, lead_id: int, delivery_id: int | None, url: str) -> None:
     """A tracked link was followed: recorded as an activity (and as an open, if the pixel was blocked)."""
-    delivery = Delivery.objects.select_related("lead", "campaign").filter(pk=delivery_id, lead_id=lead_id).first()
+    delivery = (
+        Delivery.objects.select_related("lead", "campaign")
+        .filter(pk=delivery_id or 0, lead_id=lead_id)
+        .first()
+    )
     if delivery is None:
         return
     now = timezone.now()
     delivery.clicked_at = delivery.clicked_at or now
     delivery.opened_at = delivery.opened_at or now
     delivery.save(update_fields=["opened_at", "clicked_at"])
-    _engagement(delivery.lead, "email_clicked", f"Clicked {url[:200]}", {"delivery_id": delivery.pk, "properties": {"url": url}})
+    _engagement(
+        delivery.lead,
+        "email_clicked",
+        f"Clicked {url[:200]}",
+        {"delivery_id": delivery.pk, "properties": {"url": url}},
+    )
 
 
 @transaction.atomic
 def lead_unsubscribe(*, lead: Lead, channel: str, method: str, delivery_id: int | None = None) -> None:
-    """Opts the lead out of a channel (kept as consent with its proof); enrollments exit at their next step."""
-    consent_record(lead=lead, channel=channel, state=ConsentState.DENIED, method=method, text_shown="Unsubscribe")
+    """Opts the lead out of a channel (kept as consent with proof); enrollments exit at their next step."""
+    consent_record(
+        lead=lead, channel=channel, state=ConsentState.DENIED, method=method, text_shown="Unsubscribe"
+    )
     if delivery_id is not None:
-        Delivery.objects.filter(pk=delivery_id, lead=lead, unsubscribed_at__isnull=True).update(unsubscribed_at=timezone.now())
+        Delivery.objects.filter(pk=delivery_id, lead=lead, unsubscribed_at__isnull=True).update(
+            unsubscribed_at=timezone.now()
+        )
     leads_changed(lead_ids=[lead.pk])
 
 
@@ -966,16 +1191,27 @@ def lead_unsubscribe(*, lead: Lead, channel: str, method: str, delivery_id: int 
 def lead_subscribe(*, lead: Lead, channel: str, method: str, text_shown: str) -> Consent:
     """Opt-in with proof; with double opt-in an email consent stays pending until the lead confirms."""
     state = ConsentState.GRANTED
-    if channel == ConsentChannel.EMAIL and settings.LEADFLOW_NURTURE_DOUBLE_OPT_IN and method != "double opt-in":
+    if (
+        channel == ConsentChannel.EMAIL
+        and settings.LEADFLOW_NURTURE_DOUBLE_OPT_IN
+        and method != "double opt-in"
+    ):
         state = ConsentState.PENDING
     consent = consent_record(lead=lead, channel=channel, state=state, method=method, text_shown=text_shown)
     if state == ConsentState.PENDING:
         url = settings.LEADFLOW_BASE_URL + reverse("nurture:confirm", args=[lead_token(lead.pk)])
         sender = EmailSender()
         try:
-            sender.send(Email(to=lead.email, subject="Please confirm your subscription", html="",
-                              text=f"{text_shown}\n\nConfirm: {url}", message_id=f"<confirm-{lead.pk}-{consent.pk}@leadflow>",
-                              unsubscribe_url=url))  # fmt: skip
+            sender.send(
+                Email(
+                    to=lead.email,
+                    subject="Please confirm your subscription",
+                    html="",
+                    text=f"{text_shown}\n\nConfirm: {url}",
+                    message_id=f"<confirm-{lead.pk}-{consent.pk}@leadflow>",
+                    unsubscribe_url=url,
+                )
+            )
         finally:
             sender.close()
     return consent
@@ -985,22 +1221,32 @@ def suppress(*, channel: str, address: str, reason: str, detail: str = "") -> bo
     """Adds an address to the suppression list; returns False if it was already there."""
     try:
         with transaction.atomic():
-            Suppression.objects.create(channel=channel, address=address.strip().lower(), reason=reason, detail=detail[:500])
+            Suppression.objects.create(
+                channel=channel, address=address.strip().lower(), reason=reason, detail=detail[:500]
+            )
     except IntegrityError:
         return False
     return True
 
 
 def bounce_process(*, raw: bytes) -> list[str]:
-    """Parses a bounce (DSN or one of the many non-standard formats, via flufl.bounce); suppresses its addresses."""
+    """Parses a bounce (DSN or a non-standard format, via flufl.bounce) and suppresses its addresses."""
     from email import message_from_bytes
 
     from flufl.bounce import scan_message
 
-    found = sorted(a.decode(errors="replace") if isinstance(a, bytes) else str(a) for a in scan_message(message_from_bytes(raw)))
+    found = sorted(
+        a.decode(errors="replace") if isinstance(a, bytes) else str(a)
+        for a in scan_message(message_from_bytes(raw))
+    )
     for address in found:
-        suppress(channel=MessageChannel.EMAIL, address=address, reason=SuppressionReason.BOUNCE, detail="bounce message")
-        Delivery.objects.filter(channel=MessageChannel.EMAIL, address__iexact=address, status=DeliveryStatus.SENT).update(
-            status=DeliveryStatus.BOUNCED
+        suppress(
+            channel=MessageChannel.EMAIL,
+            address=address,
+            reason=SuppressionReason.BOUNCE,
+            detail="bounce message",
         )
+        Delivery.objects.filter(
+            channel=MessageChannel.EMAIL, address__iexact=address, status=DeliveryStatus.SENT
+        ).update(status=DeliveryStatus.BOUNCED)
     return found

@@ -1,5 +1,6 @@
 """Background nurture work: reacting to lead changes and activities, and running due enrollments."""
 
+import datetime as dt
 import uuid
 
 from django.conf import settings
@@ -31,12 +32,14 @@ def watchdog(chain: str) -> None:
         return
     now = timezone.now()
     stranded = Enrollment.objects.filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now), state=EnrollmentState.ACTIVE, due_at__lte=now
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now),
+        state=EnrollmentState.ACTIVE,
+        due_at__lte=now,
     )
     if stranded.exists():
         services.enrollments_run()
     if watchdog.get_backend().supports_defer:
-        delay = timezone.timedelta(seconds=settings.LEADFLOW_NURTURE_WATCHDOG_SECONDS)
+        delay = dt.timedelta(seconds=settings.LEADFLOW_NURTURE_WATCHDOG_SECONDS)
         watchdog.using(run_after=now + delay).enqueue(chain)
 
 

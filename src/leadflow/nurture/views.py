@@ -65,15 +65,26 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
     lead, delivery_id = _lead(token)
     if request.method == "POST":
         if request.POST.get("List-Unsubscribe") == "One-Click":
-            lead_unsubscribe(lead=lead, channel=ConsentChannel.EMAIL, method="one-click unsubscribe", delivery_id=delivery_id)
+            lead_unsubscribe(
+                lead=lead,
+                channel=ConsentChannel.EMAIL,
+                method="one-click unsubscribe",
+                delivery_id=delivery_id,
+            )
             return HttpResponse("Unsubscribed.", content_type="text/plain")
         for channel in ConsentChannel.values:
             wanted = request.POST.get(channel) == "on"
-            current = Consent.objects.filter(lead=lead, channel=channel).values_list("state", flat=True).first()
+            current = (
+                Consent.objects.filter(lead=lead, channel=channel).values_list("state", flat=True).first()
+            )
             if wanted and current != ConsentState.GRANTED:
-                lead_subscribe(lead=lead, channel=channel, method="preference page", text_shown=f"Send me {channel}")
+                lead_subscribe(
+                    lead=lead, channel=channel, method="preference page", text_shown=f"Send me {channel}"
+                )
             elif not wanted and current != ConsentState.DENIED:
-                lead_unsubscribe(lead=lead, channel=channel, method="preference page", delivery_id=delivery_id)
+                lead_unsubscribe(
+                    lead=lead, channel=channel, method="preference page", delivery_id=delivery_id
+                )
         saved = True
     else:
         saved = False
@@ -89,7 +100,9 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Double opt-in: the link in the confirmation email grants email consent."""
     lead, _ = _lead(token)
-    lead_subscribe(lead=lead, channel=ConsentChannel.EMAIL, method="double opt-in", text_shown="Confirmed by email link")
+    lead_subscribe(
+        lead=lead, channel=ConsentChannel.EMAIL, method="double opt-in", text_shown="Confirmed by email link"
+    )
     return render(request, "nurture/preferences.html", {"confirmed": True, "channels": [], "token": token})
 
 

@@ -13,7 +13,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from leadflow.leads.models import Lead
 from leadflow.leads.selectors import lead_visible
-from leadflow.nurture.models import CampaignStatus, MessageChannel, NurtureCampaign, Segment, SegmentKind, Template
+from leadflow.nurture.models import (
+    CampaignStatus,
+    MessageChannel,
+    NurtureCampaign,
+    Segment,
+    SegmentKind,
+    Template,
+)
 from leadflow.nurture.plan import EXIT_GOALS, TRIGGERS
 from leadflow.nurture.selectors import (
     campaign_failures,
@@ -36,11 +43,12 @@ from leadflow.web.scoring_views import CONDITION_HELP, JsonField, _user, editor_
 
 TEMPLATES = "web/nurture"
 STEPS_HELP = (
-    'A JSON list of steps run in order, e.g. [{"type": "email", "template_id": 1}, {"type": "wait", "minutes": 1440, '
-    '"until_condition": {"field": "opened", "op": "eq", "value": true}}, {"type": "branch", "condition": '
-    '{"field": "clicked", "op": "eq", "value": true}, "then": 4, "else": 5}, {"type": "handoff"}]. Types: email, sms, '
-    "wait (minutes | until | window), branch (then/else = later step numbers), update (field, value), list "
-    "(action add|remove, segment_id), task (title), notify (title), handoff."
+    'A JSON list of steps run in order, e.g. [{"type": "email", "template_id": 1}, '
+    '{"type": "wait", "minutes": 1440, "until_condition": {"field": "opened", "op": "eq", "value": true}}, '
+    '{"type": "branch", "condition": {"field": "clicked", "op": "eq", "value": true}, "then": 4, "else": 5}, '
+    '{"type": "handoff"}]. Types: email, sms, wait (minutes | until | window), branch (then/else = later '
+    "step numbers), update (field, value), list (action add|remove, segment_id), task (title), notify "
+    "(title), handoff."
 )
 
 
@@ -59,16 +67,24 @@ class TemplateForm(forms.Form):
     name = forms.CharField(max_length=200)
     channel = forms.ChoiceField(choices=MessageChannel.choices)
     subject = forms.CharField(max_length=300, required=False)
-    html = forms.CharField(label="HTML part", required=False, widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
-    text = forms.CharField(label="Text part (SMS body)", widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}))
+    html = forms.CharField(
+        label="HTML part", required=False, widget=forms.Textarea(attrs={"rows": 8, "class": "mono"})
+    )
+    text = forms.CharField(
+        label="Text part (SMS body)", widget=forms.Textarea(attrs={"rows": 6, "class": "mono"})
+    )
 
 
 class CampaignForm(forms.Form):
     name = forms.CharField(max_length=200)
     status = forms.ChoiceField(choices=CampaignStatus.choices)
-    trigger = JsonField(help_text=f'e.g. {{"type": "segment_joined", "segment_id": 1}}; types: {", ".join(TRIGGERS)}.')
+    trigger = JsonField(
+        help_text=f'e.g. {{"type": "segment_joined", "segment_id": 1}}; types: {", ".join(TRIGGERS)}.'
+    )
     exit_goals = forms.MultipleChoiceField(
-        choices=[(g, g.replace("_", " ")) for g in EXIT_GOALS], required=False, widget=forms.CheckboxSelectMultiple
+        choices=[(g, g.replace("_", " ")) for g in EXIT_GOALS],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     steps = JsonField(help_text=STEPS_HELP)
 
@@ -102,7 +118,9 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
             messages.success(request, f"Saved {segment.name}.")
             return redirect("web:nurture_segment", segment_id=segment.pk)
     members = segment_members(segment=segment, visible=lead_visible(viewer=_user(request))) if segment else []
-    return render(request, f"{TEMPLATES}/segment.html", {"form": form, "segment": segment, "members": members})
+    return render(
+        request, f"{TEMPLATES}/segment.html", {"form": form, "segment": segment, "members": members}
+    )
 
 
 @editor_required
@@ -113,13 +131,21 @@ def segment_add(request: HttpRequest, segment_id: int) -> HttpResponse:
     keys = [k.strip() for k in request.POST.get("leads", "").split() if k.strip()]
     visible = lead_visible(viewer=_user(request))
     ids = set(visible.filter(pk__in=[k for k in keys if k.isdigit()]).values_list("pk", flat=True))
-    ids |= set(visible.filter(email_normalized__in=[k.lower() for k in keys if "@" in k]).values_list("pk", flat=True))
+    ids |= set(
+        visible.filter(email_normalized__in=[k.lower() for k in keys if "@" in k]).values_list(
+            "pk", flat=True
+        )
+    )
     try:
-        added = list_add(segment=segment, lead_ids=ids, actor=_user(request), added_by="bulk" if len(ids) > 1 else "manual")
+        added = list_add(
+            segment=segment, lead_ids=ids, actor=_user(request), added_by="bulk" if len(ids) > 1 else "manual"
+        )
     except NurtureError as err:
         messages.error(request, " ".join(err.errors.values()))
     else:
-        messages.success(request, f"Added {added} lead{'s' if added != 1 else ''}; {len(keys) - len(ids)} not found.")
+        messages.success(
+            request, f"Added {added} lead{'s' if added != 1 else ''}; {len(keys) - len(ids)} not found."
+        )
     return redirect("web:nurture_segment", segment_id=segment.pk)
 
 
@@ -143,7 +169,9 @@ def template_edit(request: HttpRequest, template_id: int | None = None) -> HttpR
     sample = None
     if template:
         sample_id = request.GET.get("lead")
-        sample = (visible.filter(pk=sample_id).first() if sample_id and sample_id.isdigit() else None) or visible.order_by("-pk").first()
+        sample = (
+            visible.filter(pk=sample_id).first() if sample_id and sample_id.isdigit() else None
+        ) or visible.order_by("-pk").first()
     preview = template_render(template=template, lead=sample) if template and sample else None
     return render(
         request,
@@ -175,8 +203,13 @@ def template_test(request: HttpRequest, template_id: int) -> HttpResponse:
 def campaign_edit(request: HttpRequest, campaign_id: int | None = None) -> HttpResponse:
     campaign = get_object_or_404(NurtureCampaign, pk=campaign_id) if campaign_id else None
     initial: dict[str, Any] = (
-        {"name": campaign.name, "status": campaign.status, "trigger": campaign.trigger,
-         "exit_goals": campaign.exit_goals, "steps": campaign.steps}  # fmt: skip
+        {
+            "name": campaign.name,
+            "status": campaign.status,
+            "trigger": campaign.trigger,
+            "exit_goals": campaign.exit_goals,
+            "steps": campaign.steps,
+        }
         if campaign
         else {"trigger": {"type": "manual"}, "steps": [], "status": CampaignStatus.DRAFT}
     )
@@ -193,7 +226,10 @@ def campaign_edit(request: HttpRequest, campaign_id: int | None = None) -> HttpR
     chart = (
         {
             "labels": [f"{s.number}. {s.label}" for s in stats.steps],
-            "series": {name: [getattr(s, name) for s in stats.steps] for name in ("sent", "opened", "clicked", "unsubscribed")},
+            "series": {
+                name: [getattr(s, name) for s in stats.steps]
+                for name in ("sent", "opened", "clicked", "unsubscribed")
+            },
         }
         if stats
         else None
@@ -228,7 +264,9 @@ def campaign_enroll(request: HttpRequest, campaign_id: int) -> HttpResponse:
         leads = visible.filter(pk__in=[k for k in keys if k.isdigit()]) | visible.filter(
             email_normalized__in=[k.lower() for k in keys if "@" in k]
         )
-    count = leads_enroll(campaign=campaign, lead_ids=leads.values_list("pk", flat=True), reason=f"Enrolled by {_user(request)}")
+    count = leads_enroll(
+        campaign=campaign, lead_ids=leads.values_list("pk", flat=True), reason=f"Enrolled by {_user(request)}"
+    )
     messages.success(request, f"Enrolled {count} lead{'s' if count != 1 else ''}.")
     return redirect("web:nurture_campaign", campaign_id=campaign.pk)
 

@@ -1,4 +1,4 @@
-"""`leadflow nurture`: run due enrollments now, start the watchdog, feed a bounce message, print statistics."""
+"""`leadflow nurture`: run due enrollments now, start the watchdog, feed a bounce message, print stats."""
 
 import sys
 from argparse import ArgumentParser
@@ -18,8 +18,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("run", help="Run every due enrollment now, in batches, in this process.")
-        sub.add_parser("watchdog", help="(Re)start the task chain that resumes enrollments a killed worker left.")
-        bounce = sub.add_parser("bounce", help="Parse a bounce message (file, or - for stdin) and suppress its addresses.")
+        sub.add_parser(
+            "watchdog", help="(Re)start the task chain that resumes enrollments a killed worker left."
+        )
+        bounce = sub.add_parser(
+            "bounce", help="Parse a bounce message (file, or - for stdin) and suppress its addresses."
+        )
         bounce.add_argument("path")
         stats = sub.add_parser("stats", help="Per-step statistics of a campaign.")
         stats.add_argument("campaign", help="Campaign name or id.")
@@ -40,13 +44,17 @@ class Command(BaseCommand):
             self.stdout.write(f"Suppressed: {', '.join(found)}" if found else "No bounced address found.")
         else:
             key = options["campaign"]
-            campaign = NurtureCampaign.objects.filter(pk=int(key) if key.isdigit() else None).first() or NurtureCampaign.objects.filter(name=key).first()
+            campaign = (
+                NurtureCampaign.objects.filter(pk=int(key) if key.isdigit() else 0).first()
+                or NurtureCampaign.objects.filter(name=key).first()
+            )
             if campaign is None:
                 raise CommandError(f"No campaign {key!r}.")
             stats = campaign_stats(campaign=campaign)
             self.stdout.write(" ".join(f"{k}={v}" for k, v in stats.totals().items()))
             for step in stats.steps:
                 self.stdout.write(
-                    f"{step.number}. {step.label}: waiting {step.reached}, sent {step.sent}, delivered {step.delivered}, "
-                    f"opened {step.opened}, clicked {step.clicked}, unsubscribed {step.unsubscribed}, failing {step.failed}"
+                    f"{step.number}. {step.label}: waiting {step.reached}, sent {step.sent}, "
+                    f"delivered {step.delivered}, opened {step.opened}, clicked {step.clicked}, "
+                    f"unsubscribed {step.unsubscribed}, failing {step.failed}"
                 )
