@@ -294,3 +294,25 @@ def test_exit_goal_and_hand_off(
     ready.refresh_from_db()
     assert ready.stage == Stage.SQL and ready.owner is not None
     assert len(smtp.messages) == 1
+
+
+def test_double_opt_in_for_captured_consent(smtp: Inbox, settings: Any, client: Client) -> None:
+    from django.test import TestCase
+
+    from leadflow.capture.services import lead_capture
+    from leadflow.nurture.services import segment_save
+
+    settings.LEADFLOW_NURTURE_DOUBLE_OPT_IN = True
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    segment_save(values={"name": "All", "kind": "dynamic", "condition": {"all": []}}, actor=None)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        lead_capture(
+            payload={"email": "opt@x.io", "consent": {"email": {"granted": True, "text": "News please"}}}
+        )
+    consent = Consent.objects.get(lead__email="opt@x.io")
+    assert consent.state == ConsentState.PENDING
+    [message] = smtp.to("opt@x.io")
+    link = message.get_payload(decode=True).decode().split("Confirm: http://testserver")[1].split()[0]
+    assert client.get(link).status_code == 200
+    consent.refresh_from_db()
+    assert consent.state == ConsentState.GRANTED and consent.method == "double opt-in"

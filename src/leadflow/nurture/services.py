@@ -122,6 +122,23 @@ def activity_received(*, activity: Activity) -> None:
     transaction.on_commit(lambda: leads_refresh.enqueue([lead_id], False))
 
 
+def _double_opt_in_ask(lead_ids: list[int]) -> None:
+    """Email opt-ins captured with a submission become pending, with a confirmation email, until confirmed."""
+    captured = Consent.objects.filter(
+        lead_id__in=lead_ids,
+        channel=ConsentChannel.EMAIL,
+        state=ConsentState.GRANTED,
+        submission_id__isnull=False,
+    ).select_related("lead")
+    for consent in captured.exclude(method="double opt-in"):
+        lead_subscribe(
+            lead=consent.lead,
+            channel=ConsentChannel.EMAIL,
+            method=consent.method,
+            text_shown=consent.text_shown,
+        )
+
+
 def _wakes(enrollment: Enrollment, now: dt.datetime) -> bool:
     """Whether news about the lead can move this enrollment: it waits on behaviour, or is due anyway."""
     steps = enrollment.campaign.steps
@@ -142,6 +159,8 @@ def leads_refresh(
 ) -> None:
     """The reaction to a lead change or activity: memberships, triggers, exits and woken waits."""
     now = now or timezone.now()
+    if settings.LEADFLOW_NURTURE_DOUBLE_OPT_IN:
+        _double_opt_in_ask(lead_ids)
     joined = lead_segments_refresh(lead_ids=lead_ids, now=now)
     _triggers_fire(lead_ids=lead_ids, joined=joined, form_submitted=form_submitted, now=now)
     waiting = [
