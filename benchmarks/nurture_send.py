@@ -12,6 +12,8 @@ It then times, in the same run:
 * step 1 for every lead: `--senders` processes each call nurture.services.enrollments_run() (the body of
   the `run` task) in batches until nothing is due; emails/s = messages accepted by the SMTP server /
   wall time (render, consent/suppression/cap checks, ledger, SMTP over reused connections, timeline);
+* the bare ceiling in the same run: min(leads, 2,000) pre-built messages through Django's SMTP backend
+  over one connection to the same server (the ratio leadflow / bare is printed);
 * a behaviour event on waiting leads: tracking.services.event_record(…"email_clicked"…) inside a
   transaction with the immediate task backend, until the lead's enrollment has moved to step 3 and the
   follow-up is accepted by the SMTP server (≤ 1 s target). This excludes the worker's polling interval
@@ -120,6 +122,24 @@ def seed(leads: int) -> int:
     return campaign.pk
 
 
+def smtp_baseline(counter: Any, messages: int) -> float:
+    """The ceiling in this run: pre-built messages through Django's SMTP backend over one connection."""
+    from django.core.mail import EmailMultiAlternatives, get_connection
+
+    built = []
+    for i in range(messages):
+        message = EmailMultiAlternatives(
+            subject=f"Welcome, Lead{i}", body=f"Hi Lead{i}", to=[f"b{i}@bench.example"]
+        )
+        message.attach_alternative(f"<p>Hi Lead{i}</p>", "text/html")
+        built.append(message)
+    before = counter.value
+    started = time.perf_counter()
+    with get_connection() as connection:
+        connection.send_messages(built)
+    return (counter.value - before) / (time.perf_counter() - started)
+
+
 def sender(env: dict[str, str], result: Any) -> None:
     os.environ.update(env)
     import django
@@ -145,6 +165,7 @@ def measure(env: dict[str, str], leads: int, senders: int, events: int, counter:
     from leadflow.tracking.services import event_record
 
     call_command("migrate", verbosity=0, interactive=False)
+    baseline = smtp_baseline(counter, min(leads, 2000))
     started = time.perf_counter()
     seed(leads)
     seed_s = time.perf_counter() - started
@@ -191,6 +212,7 @@ def measure(env: dict[str, str], leads: int, senders: int, events: int, counter:
         "send_s": elapsed,
         "emails_per_s": sent / elapsed,
         "waiting_after_step_1": waiting,
+        "baseline_emails_per_s": baseline,
         "event_s": {
             "median": statistics.median(latencies),
             "p90": percentile(sorted(latencies), 90),
@@ -267,6 +289,8 @@ def main() -> None:
                 r["emails_accepted"],
                 f"{r['send_s']:.1f}",
                 f"{r['emails_per_s']:.0f}",
+                f"{r['baseline_emails_per_s']:.0f}",
+                f"{r['emails_per_s'] / r['baseline_emails_per_s']:.0%}",
                 verdict(r["emails_per_s"] >= EMAILS_PER_S_TARGET),
                 f"{r['event_s']['median'] * 1000:.1f}",
                 f"{r['event_s']['max'] * 1000:.1f}",
@@ -282,6 +306,8 @@ def main() -> None:
                 "emails accepted",
                 "s",
                 "emails/s",
+                "bare SMTP emails/s",
+                "leadflow / bare",
                 "≥ 300/s",
                 "event → next step median ms",
                 "max ms",
