@@ -316,3 +316,72 @@ def test_double_opt_in_for_captured_consent(smtp: Inbox, settings: Any, client: 
     assert client.get(link).status_code == 200
     consent.refresh_from_db()
     assert consent.state == ConsentState.GRANTED and consent.method == "double opt-in"
+
+
+def test_window_wait_list_step_and_notify(
+    smtp: Inbox, make_lead: MakeLead, make_campaign: MakeCampaign, make_user: Callable[..., Any]
+) -> None:
+    from leadflow.nurture.services import segment_save
+
+    owner = make_user("olga")
+    lead = make_lead(timezone="Europe/Berlin", owner=owner)
+    vip = segment_save(values={"name": "VIP", "kind": "static"}, actor=None)
+    window = {"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:00"}
+    campaign = make_campaign(
+        [
+            {"type": "wait", "window": window},
+            {"type": "list", "action": "add", "segment_id": vip.pk},
+            {"type": "notify", "title": "Hot lead"},
+        ]
+    )
+    leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="t")
+    saturday_noon = dt.datetime(2026, 3, 7, 11, 0, tzinfo=dt.UTC)
+    Enrollment.objects.update(due_at=saturday_noon)
+    enrollments_run(now=saturday_noon)
+    monday_nine_berlin = dt.datetime(2026, 3, 9, 8, 0, tzinfo=dt.UTC)
+    assert Enrollment.objects.get().due_at == monday_nine_berlin
+    enrollments_run(now=monday_nine_berlin)
+    assert vip.memberships.filter(lead=lead, added_by="campaign").exists()
+    assert smtp.to("olga@example.com")[0]["Subject"] == "Hot lead"
+    assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
+
+
+def test_stage_and_score_triggers(make_lead: MakeLead, make_campaign: MakeCampaign) -> None:
+    from leadflow.nurture.services import leads_refresh
+
+    sql_campaign = make_campaign(
+        [{"type": "wait", "minutes": 5}], name="SQL", trigger={"type": "stage_changed", "stage": "sql"}
+    )
+    hot_campaign = make_campaign(
+        [{"type": "wait", "minutes": 5}], name="Hot", trigger={"type": "score_crossed", "score": 50}
+    )
+    cold = make_lead("cold@x.io", score=10)
+    ready = make_lead("ready@x.io", stage=Stage.SQL, score=80)
+    leads_refresh(lead_ids=[cold.pk, ready.pk])
+    assert list(sql_campaign.enrollments.values_list("lead_id", flat=True)) == [ready.pk]
+    assert list(hot_campaign.enrollments.values_list("lead_id", flat=True)) == [ready.pk]
+    leads_refresh(lead_ids=[ready.pk])
+    assert hot_campaign.enrollments.count() == 1  # enrolled once per campaign
+
+
+def test_branch_takes_else_when_nothing_happened(
+    smtp: Inbox, make_lead: MakeLead, make_campaign: MakeCampaign
+) -> None:
+    lead = make_lead()
+    campaign = make_campaign(
+        [
+            {
+                "type": "branch",
+                "condition": {"field": "clicked", "op": "eq", "value": True},
+                "then": 2,
+                "else": 3,
+            },
+            {"type": "update", "field": "product_interest", "value": "clicked"},
+            {"type": "update", "field": "stage", "value": "mql"},
+        ]
+    )
+    leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="t")
+    enrollments_run()
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL and lead.product_interest == ""
+    assert "did not hold → step 3" in Enrollment.objects.get().history[0]["note"]
