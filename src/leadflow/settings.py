@@ -180,6 +180,22 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(DATA_DIR / "mail")
 
+# Nurture: public base URL for tracking and unsubscribe links, sending limits and the SMS provider.
+LEADFLOW_BASE_URL = os.environ.get("LEADFLOW_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+LEADFLOW_NURTURE_QUIET_HOURS = os.environ.get("LEADFLOW_NURTURE_QUIET_HOURS", "21-8")  # lead's local hours
+LEADFLOW_NURTURE_MAX_PER_DAY = int(os.environ.get("LEADFLOW_NURTURE_MAX_PER_DAY", "3"))  # all campaigns
+LEADFLOW_NURTURE_BATCH = int(os.environ.get("LEADFLOW_NURTURE_BATCH", "200"))
+LEADFLOW_NURTURE_SMTP_CONNECTIONS = int(os.environ.get("LEADFLOW_NURTURE_SMTP_CONNECTIONS", "1"))
+LEADFLOW_NURTURE_LEASE_SECONDS = float(os.environ.get("LEADFLOW_NURTURE_LEASE_SECONDS", "300"))
+LEADFLOW_NURTURE_WATCHDOG_SECONDS = float(os.environ.get("LEADFLOW_NURTURE_WATCHDOG_SECONDS", "60"))
+LEADFLOW_NURTURE_DOUBLE_OPT_IN = _env_bool("LEADFLOW_NURTURE_DOUBLE_OPT_IN")
+LEADFLOW_SMS_PROVIDER = os.environ.get("LEADFLOW_SMS_PROVIDER", "file")  # file | twilio
+LEADFLOW_SMS_FILE = os.environ.get("LEADFLOW_SMS_FILE", str(DATA_DIR / "sms.jsonl"))
+LEADFLOW_SMS_BASE_URL = os.environ.get("LEADFLOW_SMS_BASE_URL", "https://api.twilio.com")
+LEADFLOW_SMS_ACCOUNT_SID = os.environ.get("LEADFLOW_SMS_ACCOUNT_SID", "")
+LEADFLOW_SMS_AUTH_TOKEN = os.environ.get("LEADFLOW_SMS_AUTH_TOKEN", "")
+LEADFLOW_SMS_FROM = os.environ.get("LEADFLOW_SMS_FROM", "")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

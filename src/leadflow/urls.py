@@ -6,5 +6,6 @@ from leadflow.api import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("n/", include("leadflow.nurture.views")),
     path("", include("leadflow.web.urls")),
 ]

@@ -393,6 +393,7 @@ class IntakeFlow:
                 lambda: leads_schedule_follow_ups(
                     leads=leads,
                     newly_assigned={lead.pk for lead in leads if lead.pk in unowned and lead.owner_id},
+                    channel=items[0].submission.channel if items else "",
                 ),
             ),
         ]

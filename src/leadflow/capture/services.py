@@ -30,6 +30,7 @@ from leadflow.leads.models import (
 )
 from leadflow.leads.selectors import custom_field_specs
 from leadflow.leads.services import lead_apply_custom, lead_apply_values
+from leadflow.nurture.services import leads_changed
 from leadflow.scoring.services import leads_qualify, leads_score
 
 logger = logging.getLogger(__name__)
@@ -318,4 +319,5 @@ def lead_update(*, lead: Lead, changes: Mapping[str, Any], actor: User | None) -
         ]
     )
     StageTransition.objects.bulk_create(t for outcome in outcomes for t in outcome.transitions)
+    leads_changed(lead_ids=[lead.pk])
     return lead

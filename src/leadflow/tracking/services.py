@@ -8,6 +8,7 @@ from django.db import transaction
 from leadflow.core.config import config_snapshot
 from leadflow.leads.models import Activity, ActivityKind, Lead
 from leadflow.leads.services import activity_create
+from leadflow.nurture.services import activity_received
 from leadflow.scoring.services import activity_score
 
 PAGE_VIEW_EVENTS = {"page_view", "pageview", "page"}
@@ -36,4 +37,5 @@ def event_record(
     )
     with config_snapshot():
         activity_score(lead=lead, activity=activity, unsaved=["last_activity_at"])
+    activity_received(activity=activity)
     return activity

@@ -24,6 +24,7 @@ NAVIGATION: list[tuple[str, str, set[str] | None]] = [
     ("Scoring", "web:scoring_rules", {Role.MARKETING, Role.ADMIN}),
     ("Routing", "web:routing_rules", {Role.MANAGER, Role.ADMIN}),
     ("Sources", "web:source_list", {Role.MARKETING, Role.ADMIN}),
+    ("Nurture", "web:nurture", {Role.MARKETING, Role.ADMIN}),
     ("Users", "web:user_list", {Role.ADMIN}),
     ("Settings", "admin:index", {Role.ADMIN}),
 ]

@@ -37,6 +37,7 @@ from leadflow.leads.services import (
     lead_status_change,
     note_add,
 )
+from leadflow.nurture.services import leads_changed
 from leadflow.routing.services import lead_assign
 from leadflow.web.lead_detail_forms import (
     ActionForm,
@@ -354,6 +355,8 @@ def _change_stage(request: LeadRequest, lead: Lead, data: dict[str, Any]) -> str
         changed = lead_stage_change(lead=lead, stage=data["stage"], reason=data["reason"], actor=request.user)
     except StageChangeError as err:
         raise ActionRefused("reason", str(err)) from None
+    if changed:
+        leads_changed(lead_ids=[lead.pk])  # segments and stage_changed campaign triggers
     return f"Stage is now {lead.get_stage_display()}." if changed else "The stage was already set."
 
 

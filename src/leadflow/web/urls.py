@@ -6,6 +6,7 @@ from leadflow.web import (
     forms_views,
     lead_detail_views,
     leads_views,
+    nurture_views,
     routing_views,
     scoring_views,
     sources_views,
@@ -49,4 +50,5 @@ urlpatterns = [
     *routing_views.urlpatterns,
     *sources_views.urlpatterns,
     *forms_views.urlpatterns,
+    *nurture_views.urlpatterns,
 ]
