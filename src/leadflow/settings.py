@@ -155,6 +155,13 @@ LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Hours a new owner has for the first contact before the follow-up is due.
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
 
+# Notifications: links in emails and webhooks point here; webhook retries back off exponentially.
+LEADFLOW_BASE_URL = os.environ.get("LEADFLOW_BASE_URL", "http://127.0.0.1:8000")
+LEADFLOW_NOTIFY_EMAIL = _env_bool("LEADFLOW_NOTIFY_EMAIL", default=True)
+LEADFLOW_WEBHOOK_TIMEOUT = float(os.environ.get("LEADFLOW_WEBHOOK_TIMEOUT", "5"))
+LEADFLOW_WEBHOOK_ATTEMPTS = int(os.environ.get("LEADFLOW_WEBHOOK_ATTEMPTS", "5"))
+LEADFLOW_WEBHOOK_RETRY_SECONDS = float(os.environ.get("LEADFLOW_WEBHOOK_RETRY_SECONDS", "10"))
+
 # Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
