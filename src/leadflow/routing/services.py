@@ -133,7 +133,9 @@ def _apply(lead: Lead, decision: engine.Decision, plan: Plan, now: dt.datetime) 
 
 
 @transaction.atomic
-def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: str = "") -> Lead:
+def lead_assign(
+    *, lead: Lead, owner: User | None, actor: User | None, reason: str = "", now: dt.datetime | None = None
+) -> Lead:
     """Gives a lead to a person, or back to its team's unassigned pool, saying who did it and why.
 
     The response clock restarts, and the previous owner's open tasks on the lead move with it.
@@ -143,7 +145,7 @@ def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: s
     previous = lead.owner
     if previous == owner:
         return lead
-    now = timezone.now()
+    now = now or timezone.now()
     locked = Lead.objects.select_for_update().filter(pk=lead.pk).values_list("first_response_at").first()
     if locked is not None:
         lead.first_response_at = locked[0]
@@ -320,7 +322,7 @@ def _open_clock(clock_id: int, now: dt.datetime) -> tuple[ResponseClock, Lead] |
     lead_id = ResponseClock.objects.filter(pk=clock_id).values_list("lead_id", flat=True).first()
     if lead_id is None:
         return None
-    lead = Lead.objects.select_for_update().select_related("owner").filter(pk=lead_id).first()
+    lead = Lead.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=lead_id).first()
     clock = (
         ResponseClock.objects.select_for_update(of=("self",))
         .select_related("owner", "team")
@@ -435,12 +437,13 @@ def sla_clock_check(*, clock_id: int, now: dt.datetime | None = None) -> str | N
     if action == BreachAction.REASSIGN and team_sla is not None and clock.team is not None:
         breaches = ResponseClock.objects.filter(lead=lead, outcome=ClockOutcome.BREACHED)
         if breaches.count() > team_sla.max_reassignments:
-            notes.append(f"it was already reassigned {team_sla.max_reassignments} times")
+            limit = team_sla.max_reassignments
+            notes.append(f"it was already reassigned {limit} time{'' if limit == 1 else 's'}")
         else:
             tried = set(breaches.values_list("owner_id", flat=True))
             successor, skipped = _next_rep(clock.team, exclude=tried, now=now)
             if successor is not None:
-                lead_assign(lead=lead, owner=successor, actor=None, reason=f"SLA breached: {why}")
+                lead_assign(lead=lead, owner=successor, actor=None, reason=f"SLA breached: {why}", now=now)
                 _breach_notice(owner, lead, clock, f"It was reassigned to {successor}.", now)
                 return "reassigned"
             notes.append(
