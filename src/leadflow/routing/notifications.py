@@ -19,7 +19,6 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -249,14 +248,6 @@ def webhook_endpoint_set(*, team: Team | None, url: str) -> WebhookEndpoint | No
     current.url, current.is_active = url, True
     current.save(update_fields=["url", "is_active"])
     return current
-
-
-def notifications_for(*, user: User) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("lead")
-
-
-def notifications_unread_count(*, user: User) -> int:
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
 def notifications_mark_read(*, user: User, notification_ids: Sequence[int] | None = None) -> int:

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from leadflow.access.models import Role, User
+from leadflow.routing.selectors import notifications_unread_count
 
 
 @dataclass(frozen=True)
@@ -42,4 +43,4 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             continue
         current = request.path == url if url == "/" else request.path.startswith(url)
         items.append(NavItem(label=label, url=url, current=current))
-    return {"nav_items": items}
+    return {"nav_items": items, "unread_notifications": notifications_unread_count(user=user)}

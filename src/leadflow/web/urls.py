@@ -5,6 +5,7 @@ from leadflow.web import (
     dashboard_views,
     lead_detail_views,
     leads_views,
+    notifications_views,
     routing_views,
     scoring_views,
     users_views,
@@ -45,4 +46,5 @@ urlpatterns = [
     *users_views.urlpatterns,
     *scoring_views.urlpatterns,
     *routing_views.urlpatterns,
+    *notifications_views.urlpatterns,
 ]
