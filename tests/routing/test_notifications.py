@@ -1,4 +1,4 @@
-"""Notifications on assignment: in-app rows, email through a real SMTP server, signed webhooks with retries."""
+"""Notifications: in-app rows, email through a real SMTP server, signed webhooks with retries."""
 
 import hashlib
 import hmac
@@ -27,7 +27,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         return "250 Message accepted"
 
@@ -64,7 +64,7 @@ def hook() -> Iterator[Hook]:
     state = Hook()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server hook
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append((dict(self.headers), body))
             self.send_response(state.statuses.pop(0) if state.statuses else 200)

@@ -68,7 +68,9 @@ def _lead(route: Route, now: dt.datetime = MONDAY_10_UTC) -> tuple[Lead, Respons
 
 def _sla_entries(lead: Lead) -> list[str]:
     return list(
-        Activity.objects.filter(lead=lead, kind=ActivityKind.SLA).order_by("id").values_list("summary", flat=True)
+        Activity.objects.filter(lead=lead, kind=ActivityKind.SLA)
+        .order_by("id")
+        .values_list("summary", flat=True)
     )
 
 
