@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from leadflow.access.models import Team, User
@@ -88,3 +89,16 @@ def test_a_rep_sees_only_their_own(make_user: Callable[..., User]) -> None:
     clock(bob, east, None, answer=2 * MIN)
     speed = speed_to_lead(visible=lead_visible(viewer=ann), period=period_last(days=1))
     assert [(r.name, r.median) for r in speed.by_rep] == [("ann", MIN)]
+
+
+def test_the_dashboard_shows_speed_to_lead(make_user: Callable[..., User], client: Client) -> None:
+    east = team_create(name="East")
+    ann = make_user("ann", team=east, first_name="Ann")
+    for minutes in (1, 2, 9):
+        clock(ann, east, None, answer=minutes * MIN)
+    client.force_login(make_user("boss", role="admin"))
+    page = client.get("/dashboard/").content.decode()
+    table = page[page.index('id="speed-rep"') : page.index("</table>", page.index('id="speed-rep"'))]
+    assert '<th scope="row">Ann</th>' in table and "2 min" in table and "9 min" in table
+    assert '<span title="2 of 3">67 %</span>' in table
+    assert "2 of 3 assignments with a deadline answered in time" in page

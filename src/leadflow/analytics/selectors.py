@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.capture.models import Submission, SubmissionStatus
-from leadflow.leads.models import Lead, Source, Stage
+from leadflow.leads.models import Lead, Stage
 from leadflow.leads.selectors import lead_visible
 from leadflow.routing.models import ClockOutcome, ResponseClock
 
@@ -259,8 +259,13 @@ class SpeedToLead:
     by_source: list[SpeedRow]
 
 
-# group name → (the clock's grouping column, how a key is named)
-SPEED_GROUPS = {"rep": "owner_id", "team": "team_id", "source": "lead__source_id"}
+# group name → (the clock's grouping column, the columns that name a key)
+SPEED_GROUPS = {
+    "rep": ("owner_id", ("owner__username", "owner__first_name", "owner__last_name")),
+    "team": ("team_id", ("team__name",)),
+    "source": ("lead__source_id", ("lead__source__name",)),
+}
+NO_NAME = {"rep": "Nobody", "team": "No team", "source": "No source"}
 
 
 def speed_to_lead(*, visible: QuerySet[Lead], period: Period) -> SpeedToLead:
@@ -311,25 +316,15 @@ def speed_to_lead(*, visible: QuerySet[Lead], period: Period) -> SpeedToLead:
                 marks["p90"] = value
         return {key: (marks["median"], marks["p90"]) for key, marks in found.items()}
 
-    total = clocks.aggregate(**counts)
-    overall_marks = percentiles(None).get(None)
-    overall = SpeedRow(
-        key=None,
-        name="All",
-        median=overall_marks[0] if overall_marks else None,
-        p90=overall_marks[1] if overall_marks else None,
-        **total,
-    )
     groups: dict[str, list[SpeedRow]] = {}
-    for group, column in SPEED_GROUPS.items():
+    for group, (column, name_columns) in SPEED_GROUPS.items():
         marks = percentiles(column)
-        rows = clocks.values(column).annotate(**counts).order_by(column)
-        names = _speed_names(group, [row[column] for row in rows])
+        rows = clocks.values(column, *name_columns).annotate(**counts).order_by(column)
         groups[group] = sorted(
             (
                 SpeedRow(
                     key=row[column],
-                    name=names.get(row[column], "None"),
+                    name=_speed_name(group, [row[name] for name in name_columns]),
                     median=marks.get(row[column], (None, None))[0],
                     p90=marks.get(row[column], (None, None))[1],
                     **{name: row[name] for name in counts},
@@ -338,19 +333,23 @@ def speed_to_lead(*, visible: QuerySet[Lead], period: Period) -> SpeedToLead:
             ),
             key=lambda r: (-r.assignments, r.name),
         )
+    overall_marks = percentiles(None).get(None)
+    overall = SpeedRow(
+        key=None,
+        name="All",
+        median=overall_marks[0] if overall_marks else None,
+        p90=overall_marks[1] if overall_marks else None,
+        **{name: sum(getattr(row, name) for row in groups["rep"]) for name in counts},
+    )
     return SpeedToLead(
         overall=overall, by_rep=groups["rep"], by_team=groups["team"], by_source=groups["source"]
     )
 
 
-def _speed_names(group: str, keys: list[int | None]) -> dict[int | None, str]:
-    ids = [key for key in keys if key is not None]
-    names: dict[int | None, str] = {None: {"rep": "Nobody", "team": "No team", "source": "No source"}[group]}
+def _speed_name(group: str, parts: list[str | None]) -> str:
+    if parts[0] is None:
+        return NO_NAME[group]
     if group == "rep":
-        for user in User.objects.filter(pk__in=ids).only("username", "first_name", "last_name"):
-            names[user.pk] = user.get_full_name() or user.username
-    elif group == "team":
-        names.update(Team.objects.filter(pk__in=ids).values_list("pk", "name"))
-    else:
-        names.update(Source.objects.filter(pk__in=ids).values_list("pk", "name"))
-    return names
+        username, first, last = parts
+        return f"{first or ''} {last or ''}".strip() or str(username)
+    return str(parts[0])
