@@ -206,7 +206,11 @@ def _deadlines(
     leads: list[Lead], slas: Mapping[int, _TeamSla], now: dt.datetime
 ) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
     """Lead id → (deadline, reminder time) in the owner's working time, for leads whose team has an SLA."""
-    timed = [lead for lead in leads if lead.team_id in slas and slas[lead.team_id].minutes]
+    timed = [
+        lead
+        for lead in leads
+        if lead.team_id is not None and lead.team_id in slas and slas[lead.team_id].minutes
+    ]
     if not timed:
         return {}
     owner_ids = {lead.owner_id for lead in timed}
@@ -431,7 +435,7 @@ def sla_clock_check(*, clock_id: int, now: dt.datetime | None = None) -> str | N
         },
         occurred_at=now,
     )
-    team_sla = _team_slas({clock.team_id}).get(clock.team_id) if clock.team_id else None  # type: ignore[arg-type]
+    team_sla = _team_slas({clock.team_id}).get(clock.team_id) if clock.team_id is not None else None
     action = team_sla.action if team_sla else BreachAction.RECORD
     notes: list[str] = []
     if action == BreachAction.REASSIGN and team_sla is not None and clock.team is not None:
@@ -513,9 +517,7 @@ def _breach_notice(owner: User, lead: Lead, clock: ResponseClock, outcome: str, 
     )
 
 
-def _next_rep(
-    team: Team, *, exclude: set[int | None], now: dt.datetime
-) -> tuple[User | None, list[engine.Skip]]:
+def _next_rep(team: Team, *, exclude: set[int], now: dt.datetime) -> tuple[User | None, list[engine.Skip]]:
     """The team's next available rep by its distribution method, leaving out `exclude`; takes the turn."""
     plans = teams_plans()
     team_members_load(plans, [team.pk])
