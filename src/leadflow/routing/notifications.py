@@ -101,12 +101,14 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
             if endpoint.team_id is None or endpoint.team_id == m.team_id
         ]
     )
-    mail_ids = [n.pk for n, m in zip(notifications, messages, strict=True) if m.recipient.email]
+    mail_ids = [
+        n.pk
+        for n, m in zip(notifications, messages, strict=True)
+        if m.recipient.email and settings.LEADFLOW_NOTIFY_EMAIL
+    ]
     delivery_ids = [d.pk for d in deliveries]
-    if settings.LEADFLOW_NOTIFY_EMAIL or delivery_ids:
-        transaction.on_commit(
-            lambda: _enqueue(mail_ids if settings.LEADFLOW_NOTIFY_EMAIL else [], delivery_ids)
-        )
+    if mail_ids or delivery_ids:
+        transaction.on_commit(lambda: _enqueue(mail_ids, delivery_ids))
     return notifications
 
 

@@ -1,4 +1,5 @@
-"""Routing writes: the route step of the intake flow, manual assignment, and routing settings.
+"""Routing writes: the route step of the intake flow, manual assignment, the response SLA (clocks,
+reminders, breach handling) and routing settings.
 
 Without rules and settings the route step does what it always did: leads without an owner go round
 robin to the available members of the default team; with no default team or nobody available they
