@@ -167,6 +167,13 @@ LEADFLOW_META_TIMEOUT_SECONDS = float(os.environ.get("LEADFLOW_META_TIMEOUT_SECO
 LEADFLOW_META_SYNC_ATTEMPTS = int(os.environ.get("LEADFLOW_META_SYNC_ATTEMPTS", "5"))
 LEADFLOW_META_RETRY_DELAY_SECONDS = float(os.environ.get("LEADFLOW_META_RETRY_DELAY_SECONDS", "60"))
 
+# Notifications: links in emails and webhooks point here; webhook retries back off exponentially.
+LEADFLOW_BASE_URL = os.environ.get("LEADFLOW_BASE_URL", "http://127.0.0.1:8000")
+LEADFLOW_NOTIFY_EMAIL = _env_bool("LEADFLOW_NOTIFY_EMAIL", default=True)
+LEADFLOW_WEBHOOK_TIMEOUT = float(os.environ.get("LEADFLOW_WEBHOOK_TIMEOUT", "5"))
+LEADFLOW_WEBHOOK_ATTEMPTS = int(os.environ.get("LEADFLOW_WEBHOOK_ATTEMPTS", "5"))
+LEADFLOW_WEBHOOK_RETRY_SECONDS = float(os.environ.get("LEADFLOW_WEBHOOK_RETRY_SECONDS", "10"))
+
 # Outgoing mail (password resets, notifications): SMTP when EMAIL_HOST is set, else files in the data dir.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))

@@ -134,7 +134,8 @@ def test_the_dashboard_costs_a_fixed_number_of_queries(
         activity_create(lead=lead, kind=ActivityKind.EMAIL, actor=lead.owner)
     for viewer in (org.manager, org.marketing):
         client = login(viewer)
-        with django_assert_max_num_queries(10):  # type: ignore[attr-defined]
+        # 10 for the figures above, 7 for speed to lead, 1 for the notification bell.
+        with django_assert_max_num_queries(18):  # type: ignore[attr-defined]
             assert client.get("/dashboard/").status_code == 200
 
 

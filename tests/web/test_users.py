@@ -72,7 +72,7 @@ def test_the_list_shows_roles_teams_and_status(
     org.cal.accepts_leads = False
     org.cal.save()
 
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # 5 + the notification bell
         page = admin.get("/users/")
 
     people = {person.username: person for person in page.context["people"]}

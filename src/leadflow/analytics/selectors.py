@@ -10,13 +10,15 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connections
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.leads.models import Lead, Stage
 from leadflow.leads.selectors import lead_visible
+from leadflow.routing.models import ClockOutcome, ResponseClock
 
 # A first response within this time counts as a fast one.
 FAST_RESPONSE = timedelta(hours=1)
@@ -84,6 +86,7 @@ class Dashboard:
     by_stage: list[StageCount]
     by_source: list[SourceFigures]
     response: ResponseTimes
+    speed: "SpeedToLead"
     quarantined: int | None  # only for those who see every lead (marketing, admins)
 
 
@@ -109,6 +112,7 @@ def dashboard(*, viewer: User, period: Period) -> Dashboard:
         by_stage=_by_stage(visible, period),
         by_source=_by_source(visible, period, with_cost=viewer.sees_all_leads),
         response=_response_times(visible, period),
+        speed=speed_to_lead(visible=visible, period=period),
         quarantined=(
             Submission.objects.filter(status=SubmissionStatus.QUARANTINED).count()
             if viewer.sees_all_leads
@@ -218,3 +222,134 @@ def _response_times(visible: QuerySet[Lead], period: Period) -> ResponseTimes:
         within_hour=figures["within_hour"],
         median=median,
     )
+
+
+# Speed to lead over response clocks (one per assignment of an unanswered lead, see routing.models)
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """Speed to lead of one rep, team or source over the assignments started in the period.
+
+    `median` and `p90` are nearest-rank percentiles of the time from assignment to the first response,
+    over the answered assignments. SLA compliance counts assignments with a deadline whose outcome is
+    known: answered (in time or late) or past the deadline; an assignment handed on by a person before
+    its deadline without an answer does not count.
+    """
+
+    key: int | None
+    name: str
+    assignments: int
+    responded: int
+    median: timedelta | None
+    p90: timedelta | None
+    sla_due: int
+    sla_met: int
+
+    @property
+    def sla_compliance(self) -> float | None:
+        return self.sla_met / self.sla_due if self.sla_due else None
+
+
+@dataclass(frozen=True)
+class SpeedToLead:
+    overall: SpeedRow
+    by_rep: list[SpeedRow]
+    by_team: list[SpeedRow]
+    by_source: list[SpeedRow]
+
+
+# group name → (the clock's grouping column, the columns that name a key)
+SPEED_GROUPS = {
+    "rep": ("owner_id", ("owner__username", "owner__first_name", "owner__last_name")),
+    "team": ("team_id", ("team__name",)),
+    "source": ("lead__source_id", ("lead__source__name",)),
+}
+NO_NAME = {"rep": "Nobody", "team": "No team", "source": "No source"}
+
+
+def speed_to_lead(*, visible: QuerySet[Lead], period: Period) -> SpeedToLead:
+    """Median and p90 time to first response and SLA compliance, overall and per rep, team and source.
+
+    Each figure is computed in SQL on SQLite and PostgreSQL alike: counts with conditional aggregates,
+    percentiles with ROW_NUMBER() and COUNT() windows so only the percentile rows reach Python.
+    """
+    clocks = ResponseClock.objects.filter(
+        lead_id__in=visible.values("id"), started_at__gte=period.start, started_at__lt=period.end
+    )
+    answer = F("lead__first_response_at")
+    responded = Q(lead__first_response_at__gte=F("started_at")) & (
+        Q(ended_at__isnull=True) | Q(lead__first_response_at__lte=F("ended_at"))
+    )
+    judged = Q(due_at__isnull=False) & (
+        responded | (Q(due_at__lte=period.end) & ~Q(outcome=ClockOutcome.ENDED))
+    )
+    counts = {
+        "assignments": Count("id"),
+        "responded": Count("id", filter=responded),
+        "sla_due": Count("id", filter=judged),
+        "sla_met": Count(
+            "id", filter=responded & Q(due_at__isnull=False, lead__first_response_at__lte=F("due_at"))
+        ),
+    }
+    duration = ExpressionWrapper(answer - F("started_at"), output_field=DurationField())
+    answered = clocks.filter(responded)
+
+    def percentiles(column: str | None) -> dict[int | None, tuple[timedelta, timedelta]]:
+        partition = [F(column)] if column else []
+        ranked = answered.annotate(
+            duration=duration,
+            rank=Window(RowNumber(), partition_by=partition, order_by=[duration.asc(), F("id").asc()]),
+            size=Window(Count("id"), partition_by=partition),
+        )
+        # Nearest rank: the median is row ceil(n/2), the 90th percentile row ceil(9n/10).
+        rows = ranked.filter(Q(rank=(F("size") + 1) / 2) | Q(rank=(F("size") * 9 + 9) / 10)).values_list(
+            *([column] if column else []), "rank", "size", "duration"
+        )
+        found: dict[int | None, dict[str, timedelta]] = {}
+        for row in rows:
+            key, rank, size, value = row if column else (None, *row)
+            marks = found.setdefault(key, {})
+            if rank == (size + 1) // 2:
+                marks["median"] = value
+            if rank == (size * 9 + 9) // 10:
+                marks["p90"] = value
+        return {key: (marks["median"], marks["p90"]) for key, marks in found.items()}
+
+    groups: dict[str, list[SpeedRow]] = {}
+    for group, (column, name_columns) in SPEED_GROUPS.items():
+        marks = percentiles(column)
+        rows = clocks.values(column, *name_columns).annotate(**counts).order_by(column)
+        groups[group] = sorted(
+            (
+                SpeedRow(
+                    key=row[column],
+                    name=_speed_name(group, [row[name] for name in name_columns]),
+                    median=marks.get(row[column], (None, None))[0],
+                    p90=marks.get(row[column], (None, None))[1],
+                    **{name: row[name] for name in counts},
+                )
+                for row in rows
+            ),
+            key=lambda r: (-r.assignments, r.name),
+        )
+    overall_marks = percentiles(None).get(None)
+    overall = SpeedRow(
+        key=None,
+        name="All",
+        median=overall_marks[0] if overall_marks else None,
+        p90=overall_marks[1] if overall_marks else None,
+        **{name: sum(getattr(row, name) for row in groups["rep"]) for name in counts},
+    )
+    return SpeedToLead(
+        overall=overall, by_rep=groups["rep"], by_team=groups["team"], by_source=groups["source"]
+    )
+
+
+def _speed_name(group: str, parts: list[str | None]) -> str:
+    if parts[0] is None:
+        return NO_NAME[group]
+    if group == "rep":
+        username, first, last = parts
+        return f"{first or ''} {last or ''}".strip() or str(username)
+    return str(parts[0])

@@ -245,6 +245,7 @@ class ActivityKind(models.TextChoices):
     STATUS_CHANGE = "status_change", "Status change"
     SCORE_CHANGE = "score_change", "Score change"
     ASSIGNMENT = "assignment", "Assignment"
+    SLA = "sla", "Response SLA"
     CONSENT = "consent", "Consent"
     IMPORT = "import", "Import"
     MERGE = "merge", "Merge"

@@ -11,8 +11,23 @@ from pydantic import Field
 from leadflow.access.api import AUTH, principal
 from leadflow.access.models import ApiScope, Team
 from leadflow.core.api import unprocessable
-from leadflow.routing.models import Fallback, Method, RoutingRule, Target, TeamRouting
-from leadflow.routing.selectors import UnknownFieldsError, routing_rule_list, routing_simulate
+from leadflow.routing.models import (
+    BreachAction,
+    Fallback,
+    Method,
+    Notification,
+    RoutingRule,
+    Target,
+    TeamRouting,
+    WebhookEndpoint,
+)
+from leadflow.routing.notifications import notifications_mark_read, webhook_endpoint_set
+from leadflow.routing.selectors import (
+    UnknownFieldsError,
+    notifications_for,
+    routing_rule_list,
+    routing_simulate,
+)
 from leadflow.routing.services import (
     RoutingInputError,
     routing_rule_create,
@@ -59,10 +74,47 @@ class TeamRoutingIn(Schema):
     open_cap: int | None = Field(None, ge=0)
     fallback: Fallback = Fallback.POOL
     fallback_team_id: int | None = None
+    sla_minutes: int | None = Field(
+        None, ge=1, description="First-response SLA in the owner's working minutes; null: none."
+    )
+    sla_reminder_minutes: int | None = Field(
+        None, ge=1, description="Remind the owner this many working minutes before the deadline."
+    )
+    breach_action: BreachAction = Field(
+        BreachAction.REASSIGN, description="reassign (next rep), escalate (tell the manager) or record."
+    )
+    max_reassignments: int = Field(2, ge=0, description="Reassignments per lead before escalating.")
 
 
 class TeamRoutingOut(TeamRoutingIn):
     team_id: int
+
+
+class WebhookIn(Schema):
+    url: str = Field(..., max_length=500, description="http(s) URL; empty removes the webhook.")
+
+
+class WebhookOut(Schema):
+    team_id: int | None
+    url: str
+    secret: str = Field(
+        ..., description="Verify X-Leadflow-Signature: sha256=HMAC(secret, timestamp + '.' + body)."
+    )
+    is_active: bool
+
+
+class NotificationOut(Schema):
+    id: int
+    kind: str
+    title: str
+    body: str
+    lead_id: int | None
+    created_at: Any
+    read_at: Any
+
+
+class ReadIn(Schema):
+    ids: list[int] | None = Field(None, description="Notifications to mark read; omitted: all of them.")
 
 
 class SimulateIn(Schema):
@@ -147,6 +199,60 @@ def team_settings_update(request: HttpRequest, team_id: int, body: TeamRoutingIn
         return team_routing_update(team=team, **body.dict())
     except RoutingInputError as err:
         raise unprocessable(err.errors) from None
+
+
+@router.get("/routing/teams/{team_id}", response=TeamRoutingOut, summary="A team's distribution and SLA")
+def team_settings_get(request: HttpRequest, team_id: int) -> TeamRouting:
+    _admin(request)
+    team = get_object_or_404(Team, pk=team_id)
+    return TeamRouting.objects.filter(team=team).first() or TeamRouting(team=team)
+
+
+def _webhook(team: Team | None, body: WebhookIn) -> WebhookEndpoint | Status:
+    url = body.url.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise unprocessable({"url": "Give an http:// or https:// URL."})
+    endpoint = webhook_endpoint_set(team=team, url=url)
+    return endpoint if endpoint is not None else Status(204, None)
+
+
+@router.put(
+    "/routing/webhook", response={200: WebhookOut, 204: None}, summary="The global notification webhook"
+)
+def webhook_global(request: HttpRequest, body: WebhookIn) -> WebhookEndpoint | Status:
+    """Every notification is posted here as signed JSON; an empty URL removes it (204)."""
+    _admin(request)
+    return _webhook(None, body)
+
+
+@router.put(
+    "/routing/teams/{team_id}/webhook", response={200: WebhookOut, 204: None}, summary="A team's webhook"
+)
+def webhook_team(request: HttpRequest, team_id: int, body: WebhookIn) -> WebhookEndpoint | Status:
+    """The team's notifications (assignments, reminders, breaches) are posted here too."""
+    _admin(request)
+    return _webhook(get_object_or_404(Team, pk=team_id), body)
+
+
+def _person(request: HttpRequest) -> Any:
+    caller = principal(request)
+    caller.require(ApiScope.READ)
+    if caller.viewer is None:
+        raise HttpError(403, "Notifications belong to a person: use a session or a key bound to a user.")
+    return caller.viewer
+
+
+@router.get("/notifications", response=list[NotificationOut], summary="Your notifications, newest first")
+def notifications_list(request: HttpRequest, unread: bool = False, limit: int = 50) -> list[Notification]:
+    found = notifications_for(user=_person(request))
+    if unread:
+        found = found.filter(read_at__isnull=True)
+    return list(found[: max(1, min(limit, 200))])
+
+
+@router.post("/notifications/read", response=dict[str, int], summary="Mark notifications read")
+def notifications_read(request: HttpRequest, body: ReadIn) -> dict[str, int]:
+    return {"marked": notifications_mark_read(user=_person(request), notification_ids=body.ids)}
 
 
 @router.post("/routing/simulate", response=DecisionOut, summary="Who would get this lead, and why")

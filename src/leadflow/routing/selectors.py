@@ -18,6 +18,7 @@ from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import custom_field_specs, lead_get
 from leadflow.routing import engine
 from leadflow.routing.models import (
+    Notification,
     OutOfOffice,
     RepSchedule,
     RoundRobinState,
@@ -388,3 +389,11 @@ def routing_simulate(
         account_owner_id=plan.account.get(domain),
         account_domain=domain,
     )
+
+
+def notifications_for(*, user: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=user).select_related("lead")
+
+
+def notifications_unread_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()

@@ -1,12 +1,15 @@
-"""Routing writes: the route step of the intake flow, manual assignment, and routing settings.
+"""Routing writes: the route step of the intake flow, manual assignment, the response SLA (clocks,
+reminders, breach handling) and routing settings.
 
 Without rules and settings the route step does what it always did: leads without an owner go round
 robin to the available members of the default team; with no default team or nobody available they
 wait in the unassigned pool.
 """
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -18,12 +21,16 @@ from leadflow.core.conditions import ConditionError, validate
 from leadflow.leads.models import Activity, ActivityKind, Lead, Task
 from leadflow.leads.services import activity_create
 from leadflow.leads.steps import StepOutcome
-from leadflow.routing import engine
+from leadflow.routing import engine, sla
 from leadflow.routing.models import (
+    BreachAction,
+    ClockOutcome,
     Fallback,
     Method,
+    NotificationKind,
     OutOfOffice,
     RepSchedule,
+    ResponseClock,
     RoundRobinState,
     RoutingRule,
     RoutingSettings,
@@ -31,7 +38,15 @@ from leadflow.routing.models import (
     TeamHoliday,
     TeamRouting,
 )
-from leadflow.routing.selectors import Plan, routing_fields, routing_plan
+from leadflow.routing.notifications import Message, notifications_send
+from leadflow.routing.selectors import (
+    Plan,
+    reps_load,
+    routing_fields,
+    routing_plan,
+    teams_plans,
+    turns_load,
+)
 
 
 class RoutingInputError(ValueError):
@@ -68,6 +83,16 @@ def leads_route(*, leads: list[Lead], now: dt.datetime | None = None) -> dict[in
             record, rule, plan.ctx, now, account_owner_id=plan.account.get(domain), account_domain=domain
         )
         outcomes[lead.pk] = _apply(lead, decision, plan, now)
+    assigned = [lead for lead in waiting if lead.owner_id is not None]
+    clocks = sla_clocks_start(
+        leads=assigned, now=now, reasons={lead.pk: outcomes[lead.pk].summary for lead in assigned}
+    )
+    for clock in clocks:
+        if clock.due_at is not None:
+            outcome = outcomes[clock.lead_id]
+            outcome.detail["sla_due_at"] = clock.due_at.isoformat()
+            for activity in outcome.activities:
+                activity.payload["sla_due_at"] = clock.due_at.isoformat()
     changed = []
     for team_id, state in plan.states.items():
         turn = plan.ctx.turns[team_id]
@@ -109,7 +134,9 @@ def _apply(lead: Lead, decision: engine.Decision, plan: Plan, now: dt.datetime) 
 
 
 @transaction.atomic
-def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: str = "") -> Lead:
+def lead_assign(
+    *, lead: Lead, owner: User | None, actor: User | None, reason: str = "", now: dt.datetime | None = None
+) -> Lead:
     """Gives a lead to a person, or back to its team's unassigned pool, saying who did it and why.
 
     The response clock restarts, and the previous owner's open tasks on the lead move with it.
@@ -119,7 +146,10 @@ def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: s
     previous = lead.owner
     if previous == owner:
         return lead
-    now = timezone.now()
+    now = now or timezone.now()
+    locked = Lead.objects.select_for_update().filter(pk=lead.pk).values_list("first_response_at").first()
+    if locked is not None:
+        lead.first_response_at = locked[0]
     lead.owner = owner
     lead.assigned_at = now if owner is not None else None
     if owner is not None and (
@@ -146,7 +176,366 @@ def lead_assign(*, lead: Lead, owner: User | None, actor: User | None, reason: s
         actor=actor,
         occurred_at=now,
     )
+    ended = "Reassigned" + (f" by {actor}" if actor is not None else "") + (f": {reason}" if reason else "")
+    ResponseClock.objects.filter(lead=lead, outcome=ClockOutcome.OPEN).update(
+        outcome=ClockOutcome.ENDED, ended_at=now, reason=ended[:300]
+    )
+    if owner is not None:
+        sla_clocks_start(leads=[lead], now=now, reasons={lead.pk: summary}, notify=owner != actor)
     return lead
+
+
+# Response SLA
+
+
+@dataclass(frozen=True)
+class _TeamSla:
+    minutes: int | None
+    reminder: int | None
+    action: str
+    max_reassignments: int
+
+
+def _team_slas(team_ids: set[int]) -> dict[int, _TeamSla]:
+    rows = TeamRouting.objects.filter(team_id__in=team_ids).values_list(
+        "team_id", "sla_minutes", "sla_reminder_minutes", "breach_action", "max_reassignments"
+    )
+    return {row[0]: _TeamSla(*row[1:]) for row in rows}
+
+
+def _deadlines(
+    leads: list[Lead], slas: Mapping[int, _TeamSla], now: dt.datetime
+) -> dict[int, tuple[dt.datetime, dt.datetime | None]]:
+    """Lead id → (deadline, reminder time) in the owner's working time, for leads whose team has an SLA."""
+    timed = [
+        lead
+        for lead in leads
+        if lead.team_id is not None and lead.team_id in slas and slas[lead.team_id].minutes
+    ]
+    if not timed:
+        return {}
+    owner_ids = {lead.owner_id for lead in timed}
+    schedules = {
+        user_id: engine.parse_schedule(hours)
+        for user_id, hours in RepSchedule.objects.filter(user_id__in=owner_ids).values_list(
+            "user_id", "hours"
+        )
+    }
+    zones = dict(User.objects.filter(pk__in=owner_ids).values_list("pk", "timezone"))
+    holidays: dict[int, set[dt.date]] = {}
+    for team_id, date in TeamHoliday.objects.filter(team_id__in={lead.team_id for lead in timed}).values_list(
+        "team_id", "date"
+    ):
+        holidays.setdefault(team_id, set()).add(date)
+    away: dict[int, list[tuple[dt.date, dt.date]]] = {}
+    for user_id, starts, ends in OutOfOffice.objects.filter(
+        user_id__in=owner_ids, ends_on__gte=now.date() - dt.timedelta(days=1)
+    ).values_list("user_id", "starts_on", "ends_on"):
+        away.setdefault(user_id, []).append((starts, ends))
+    deadlines = {}
+    for lead in timed:
+        team_sla = slas[lead.team_id]  # type: ignore[index]
+        assert team_sla.minutes is not None and lead.owner_id is not None
+        timing = {
+            "schedule": schedules.get(lead.owner_id),
+            "timezone": zones.get(lead.owner_id, "UTC"),
+            "holidays": holidays.get(lead.team_id, set()),  # type: ignore[arg-type]
+            "away": away.get(lead.owner_id, []),
+        }
+        due = sla.working_deadline(now, team_sla.minutes, **timing)  # type: ignore[arg-type]
+        remind = None
+        if team_sla.reminder and team_sla.reminder < team_sla.minutes:
+            remind = sla.working_deadline(now, team_sla.minutes - team_sla.reminder, **timing)  # type: ignore[arg-type]
+        deadlines[lead.pk] = (due, remind)
+    return deadlines
+
+
+def _local(moment: dt.datetime, user: User) -> str:
+    """A moment in the user's own time zone, e.g. "Mon 23 Nov 11:05 CET"."""
+    local = engine.local_time(moment, user.timezone)
+    return f"{local:%a %d %b %H:%M} {local.tzname()}"
+
+
+def sla_clocks_start(
+    *, leads: list[Lead], now: dt.datetime, reasons: Mapping[int, str], notify: bool = True
+) -> list[ResponseClock]:
+    """Starts a response clock for each assigned, unanswered lead and tells the owners.
+
+    The deadline is the lead team's SLA in the owner's working minutes; the reminder and the breach check
+    are enqueued to run at their times once the transaction commits. A constant number of queries.
+    """
+    leads = [lead for lead in leads if lead.owner_id is not None and lead.first_response_at is None]
+    if not leads:
+        return []
+    slas = _team_slas({lead.team_id for lead in leads if lead.team_id is not None})
+    deadlines = _deadlines(leads, slas, now)
+    clocks = []
+    for lead in leads:
+        due, remind = deadlines.get(lead.pk, (None, None))
+        team_sla = slas.get(lead.team_id) if lead.team_id is not None else None
+        clocks.append(
+            ResponseClock(
+                lead=lead,
+                owner_id=lead.owner_id,
+                team_id=lead.team_id,
+                started_at=now,
+                sla_minutes=team_sla.minutes if due is not None and team_sla else None,
+                due_at=due,
+                remind_at=remind,
+            )
+        )
+    clocks = ResponseClock.objects.bulk_create(clocks)
+    if notify:
+        messages = []
+        for lead, clock in zip(leads, clocks, strict=True):
+            owner = lead.owner
+            assert owner is not None
+            respond = f"\nPlease respond by {_local(clock.due_at, owner)}." if clock.due_at else ""
+            messages.append(
+                Message(
+                    recipient=owner,
+                    kind=NotificationKind.ASSIGNMENT,
+                    title=f"New lead: {lead.display_name}",
+                    body=f"{reasons.get(lead.pk, '')}{respond}".strip(),
+                    lead=lead,
+                    team_id=lead.team_id,
+                    data={"sla_due_at": clock.due_at.isoformat() if clock.due_at else None},
+                )
+            )
+        notifications_send(messages=messages, now=now)
+    timers = [(c.pk, c.remind_at, c.due_at) for c in clocks if c.due_at is not None]
+    if timers:
+        transaction.on_commit(lambda: _schedule(timers))
+    return clocks
+
+
+def _schedule(timers: list[tuple[int, dt.datetime | None, dt.datetime]]) -> None:
+    """Enqueues the reminders and breach checks to run at their times (backends that cannot defer,
+    such as the immediate one, get no SLA timers)."""
+    from leadflow.routing.tasks import sla_check, sla_remind
+
+    if not sla_check.get_backend().supports_defer:
+        return
+    for clock_id, remind_at, due_at in timers:
+        if remind_at is not None:
+            sla_remind.using(run_after=remind_at).enqueue(clock_id)
+        sla_check.using(run_after=due_at).enqueue(clock_id)
+
+
+def _open_clock(clock_id: int, now: dt.datetime) -> tuple[ResponseClock, Lead] | None:
+    """The clock and its lead, locked (lead first, as lead_assign does), while the clock is open."""
+    lead_id = ResponseClock.objects.filter(pk=clock_id).values_list("lead_id", flat=True).first()
+    if lead_id is None:
+        return None
+    lead = Lead.objects.select_for_update(of=("self",)).select_related("owner").filter(pk=lead_id).first()
+    clock = (
+        ResponseClock.objects.select_for_update(of=("self",))
+        .select_related("owner", "team")
+        .filter(pk=clock_id, outcome=ClockOutcome.OPEN)
+        .first()
+    )
+    if lead is None or clock is None:
+        return None
+    return clock, lead
+
+
+def _answered(clock: ResponseClock, lead: Lead) -> bool:
+    """Closes the clock when its lead was answered or left its owner; True when it did."""
+    if lead.first_response_at is not None:
+        in_time = clock.due_at is None or lead.first_response_at <= clock.due_at
+        clock.outcome = ClockOutcome.MET if in_time else ClockOutcome.BREACHED
+        clock.reason = "Answered in time." if in_time else "Answered after the deadline."
+    elif lead.owner_id != clock.owner_id:
+        clock.outcome, clock.reason = ClockOutcome.ENDED, "The lead changed hands."
+    else:
+        return False
+    clock.save(update_fields=["outcome", "reason"])
+    return True
+
+
+@transaction.atomic
+def sla_clock_remind(*, clock_id: int, now: dt.datetime | None = None) -> bool:
+    """Reminds the owner of an unanswered lead once, at or after the reminder time; True when it did."""
+    now = now or timezone.now()
+    found = _open_clock(clock_id, now)
+    if found is None:
+        return False
+    clock, lead = found
+    if (
+        clock.reminded_at is not None
+        or clock.remind_at is None
+        or now < clock.remind_at
+        or clock.due_at is None
+    ):
+        return False
+    if _answered(clock, lead):
+        return False
+    owner = clock.owner
+    assert owner is not None
+    clock.reminded_at = now
+    clock.save(update_fields=["reminded_at"])
+    left = max(1, round((clock.due_at - now).total_seconds() / 60))
+    summary = f"Reminder sent to {owner}: respond by {_local(clock.due_at, owner)} (about {left} min left)."
+    activity_create(
+        lead=lead,
+        kind=ActivityKind.SLA,
+        summary=summary,
+        payload={
+            "event": "reminder",
+            "clock_id": clock.pk,
+            "owner_id": owner.pk,
+            "due_at": clock.due_at.isoformat(),
+        },
+        occurred_at=now,
+    )
+    notifications_send(
+        messages=[
+            Message(
+                recipient=owner,
+                kind=NotificationKind.REMINDER,
+                title=f"Respond to {lead.display_name} by {_local(clock.due_at, owner)}",
+                body=f"The first-response SLA of {clock.sla_minutes} min runs out in about {left} min.",
+                lead=lead,
+                team_id=clock.team_id,
+            )
+        ],
+        now=now,
+    )
+    return True
+
+
+@transaction.atomic
+def sla_clock_check(*, clock_id: int, now: dt.datetime | None = None) -> str | None:
+    """At or after the deadline: closes an answered clock, or records the breach and acts on it as the
+    team says (reassign to the next available rep, escalate to the manager, or only record it).
+    Returns what happened ("met", "reassigned", "escalated", "recorded"…), or None when nothing was due."""
+    now = now or timezone.now()
+    found = _open_clock(clock_id, now)
+    if found is None:
+        return None
+    clock, lead = found
+    if clock.due_at is None or now < clock.due_at:
+        return None
+    if _answered(clock, lead):
+        return clock.outcome
+    owner = clock.owner
+    assert owner is not None
+    due = _local(clock.due_at, owner)
+    why = f"{owner} did not respond within {clock.sla_minutes} working minutes (due {due})"
+    clock.outcome, clock.ended_at, clock.reason = ClockOutcome.BREACHED, now, why[:300]
+    clock.save(update_fields=["outcome", "ended_at", "reason"])
+    activity_create(
+        lead=lead,
+        kind=ActivityKind.SLA,
+        summary=f"SLA breached: {why}.",
+        payload={
+            "event": "breach",
+            "clock_id": clock.pk,
+            "owner_id": owner.pk,
+            "due_at": clock.due_at.isoformat(),
+        },
+        occurred_at=now,
+    )
+    team_sla = _team_slas({clock.team_id}).get(clock.team_id) if clock.team_id is not None else None
+    action = team_sla.action if team_sla else BreachAction.RECORD
+    notes: list[str] = []
+    if action == BreachAction.REASSIGN and team_sla is not None and clock.team is not None:
+        breaches = ResponseClock.objects.filter(lead=lead, outcome=ClockOutcome.BREACHED)
+        if breaches.count() > team_sla.max_reassignments:
+            limit = team_sla.max_reassignments
+            notes.append(f"it was already reassigned {limit} time{'' if limit == 1 else 's'}")
+        else:
+            tried = set(breaches.values_list("owner_id", flat=True))
+            successor, skipped = _next_rep(clock.team, exclude=tried, now=now)
+            if successor is not None:
+                lead_assign(lead=lead, owner=successor, actor=None, reason=f"SLA breached: {why}", now=now)
+                _breach_notice(owner, lead, clock, f"It was reassigned to {successor}.", now)
+                return "reassigned"
+            notes.append(
+                "nobody else in "
+                + clock.team.name
+                + " is available"
+                + (" (" + ", ".join(f"{s.name}: {s.reason}" for s in skipped) + ")" if skipped else "")
+            )
+        action = BreachAction.ESCALATE
+    if action == BreachAction.ESCALATE:
+        manager = clock.team.manager if clock.team is not None else None
+        if manager is not None and manager.is_active:
+            because = f" because {'; '.join(notes)}" if notes else ""
+            activity_create(
+                lead=lead,
+                kind=ActivityKind.SLA,
+                summary=f"Escalated to the manager {manager}{because}.",
+                payload={
+                    "event": "escalation",
+                    "clock_id": clock.pk,
+                    "manager_id": manager.pk,
+                    "notes": notes,
+                },
+                occurred_at=now,
+            )
+            notifications_send(
+                messages=[
+                    Message(
+                        recipient=manager,
+                        kind=NotificationKind.ESCALATION,
+                        title=f"SLA breached on {lead.display_name}",
+                        body=f"{why}{because}. The lead is still with {owner}.",
+                        lead=lead,
+                        team_id=clock.team_id,
+                    )
+                ],
+                now=now,
+            )
+            _breach_notice(owner, lead, clock, f"Your manager {manager} was told.", now)
+            return "escalated"
+        notes.append("the team has no manager to escalate to")
+    if notes:
+        activity_create(
+            lead=lead,
+            kind=ActivityKind.SLA,
+            summary=f"Breach recorded; no further action: {'; '.join(notes)}.",
+            payload={"event": "recorded", "clock_id": clock.pk, "notes": notes},
+            occurred_at=now,
+        )
+    _breach_notice(owner, lead, clock, "", now)
+    return "recorded"
+
+
+def _breach_notice(owner: User, lead: Lead, clock: ResponseClock, outcome: str, now: dt.datetime) -> None:
+    notifications_send(
+        messages=[
+            Message(
+                recipient=owner,
+                kind=NotificationKind.BREACH,
+                title=f"Missed the response SLA on {lead.display_name}",
+                body=f"The {clock.sla_minutes}-minute first-response SLA ran out. {outcome}".strip(),
+                lead=lead,
+                team_id=clock.team_id,
+            )
+        ],
+        now=now,
+    )
+
+
+def _next_rep(team: Team, *, exclude: set[int], now: dt.datetime) -> tuple[User | None, list[engine.Skip]]:
+    """The team's next available rep by its distribution method, leaving out `exclude`; takes the turn."""
+    cached = teams_plans()[team.pk]  # shared: the copy below leaves out `exclude`
+    plan = dataclasses.replace(cached, members={k: v for k, v in cached.members.items() if k not in exclude})
+    if not plan.members:
+        return None, []
+    users = {user.pk: user for user in User.objects.filter(pk__in=plan.members)}
+    reps = reps_load(users, now=now, with_loads=True)
+    state = turns_load([team.pk], lock=True)[team.pk]
+    turn = engine.Turn(
+        last_user_id=state.last_user_id, credits={int(k): int(v) for k, v in (state.credits or {}).items()}
+    )
+    chosen, skipped = engine.distribute(plan, reps, turn, now)
+    if chosen is None:
+        return None, skipped
+    state.last_user_id, state.credits = turn.last_user_id, {str(k): v for k, v in turn.credits.items()}
+    state.save(update_fields=["last_user", "credits", "updated_at"])
+    return users[chosen], skipped
 
 
 # Rules
@@ -272,8 +661,25 @@ def team_routing_update(
     open_cap: int | None = None,
     fallback: str = Fallback.POOL,
     fallback_team_id: int | None = None,
+    sla_minutes: int | None = None,
+    sla_reminder_minutes: int | None = None,
+    breach_action: str = BreachAction.REASSIGN,
+    max_reassignments: int = 2,
 ) -> TeamRouting:
+    """Saves a team's distribution and response SLA; RoutingInputError names every wrong field."""
     errors: dict[str, str] = {}
+    if sla_minutes is not None and sla_minutes < 1:
+        errors["sla_minutes"] = "An SLA is at least one minute; leave it empty for none."
+    if sla_reminder_minutes is not None and (
+        sla_minutes is None or not 0 < sla_reminder_minutes < sla_minutes
+    ):
+        errors["sla_reminder_minutes"] = "The reminder comes before the deadline: between 1 and the SLA − 1."
+    if breach_action not in BreachAction.values:
+        errors["breach_action"] = f"Choose one of {', '.join(BreachAction.values)}."
+    elif breach_action == BreachAction.ESCALATE and sla_minutes and team.manager_id is None:
+        errors["breach_action"] = f"{team} has no manager to escalate to; set one first."
+    if max_reassignments < 0:
+        errors["max_reassignments"] = "Cannot be negative."
     if method not in Method.values:
         errors["method"] = f"Choose one of {', '.join(Method.values)}."
     for key, cap in (("daily_cap", daily_cap), ("open_cap", open_cap)):
@@ -300,6 +706,10 @@ def team_routing_update(
             "open_cap": open_cap,
             "fallback": fallback,
             "fallback_team": fallback_team,
+            "sla_minutes": sla_minutes,
+            "sla_reminder_minutes": sla_reminder_minutes,
+            "breach_action": breach_action,
+            "max_reassignments": max_reassignments,
         },
     )
     return settings

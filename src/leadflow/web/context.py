@@ -5,8 +5,10 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
 from leadflow.access.models import Role, User
+from leadflow.routing.selectors import notifications_unread_count
 
 
 @dataclass(frozen=True)
@@ -44,4 +46,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             continue
         current = request.path == url if url == "/" else request.path.startswith(url)
         items.append(NavItem(label=label, url=url, current=current))
-    return {"nav_items": items}
+    # Counted only when a template shows it (base.html's bell), so partial HTMX responses cost no query.
+    unread = SimpleLazyObject(lambda: notifications_unread_count(user=user))
+    return {"nav_items": items, "unread_notifications": unread}

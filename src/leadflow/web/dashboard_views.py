@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.urls import URLPattern, path
 
 from leadflow.access.models import Role, User
-from leadflow.analytics.selectors import Dashboard, dashboard, period_last
+from leadflow.analytics.selectors import Dashboard, SpeedRow, dashboard, period_last
 
 PERIODS = (7, 30, 90)
 DEFAULT_PERIOD = 30
@@ -56,6 +56,26 @@ def _context(figures: Dashboard) -> dict[str, Any]:
         "source_chart_height": max(160, 40 + 34 * len(figures.by_source)),
         "has_period_leads": any(row.leads for row in figures.by_stage),
         "shows_cost": any(row.cost is not None for row in figures.by_source),
+        "speed_overall": _speed(figures.speed.overall),
+        "speed_tables": [
+            ("rep", "Rep", [_speed(row) for row in figures.speed.by_rep]),
+            ("team", "Team", [_speed(row) for row in figures.speed.by_team]),
+            ("source", "Source", [_speed(row) for row in figures.speed.by_source]),
+        ],
+    }
+
+
+def _speed(row: SpeedRow) -> dict[str, Any]:
+    compliance = row.sla_compliance
+    return {
+        "name": row.name,
+        "assignments": row.assignments,
+        "responded": row.responded,
+        "median": duration_label(row.median) if row.median is not None else None,
+        "p90": duration_label(row.p90) if row.p90 is not None else None,
+        "sla_due": row.sla_due,
+        "sla_met": row.sla_met,
+        "compliance": round(compliance * 100) if compliance is not None else None,
     }
 
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from leadflow.access.models import Role, Team, User
 from leadflow.routing.models import (
+    BreachAction,
     Fallback,
     Method,
     OutOfOffice,
@@ -25,7 +26,9 @@ from leadflow.routing.models import (
     RoutingRule,
     Target,
     TeamRouting,
+    WebhookEndpoint,
 )
+from leadflow.routing.notifications import webhook_endpoint_set
 from leadflow.routing.selectors import (
     UnknownFieldsError,
     routing_fields,
@@ -107,6 +110,28 @@ class TeamRoutingForm(forms.Form):
     )
     fallback = forms.ChoiceField(choices=Fallback.choices, help_text="When nobody in the team is available.")
     fallback_team = forms.ModelChoiceField(Team.objects.all(), required=False, empty_label="—")
+    sla_minutes = forms.IntegerField(
+        min_value=1,
+        required=False,
+        label="First-response SLA (minutes)",
+        help_text="Counted in the owner's working hours from assignment. Empty: no SLA.",
+    )
+    sla_reminder_minutes = forms.IntegerField(
+        min_value=1, required=False, label="Remind (minutes before)", help_text="Empty: no reminder."
+    )
+    breach_action = forms.ChoiceField(choices=BreachAction.choices, label="On breach", required=False)
+    max_reassignments = forms.IntegerField(
+        min_value=0,
+        initial=2,
+        required=False,
+        help_text="Reassignments per lead; then the breach is escalated.",
+    )
+    webhook_url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        label="Team webhook URL",
+        help_text="The team's notifications are posted here as signed JSON (e.g. a chat tool). Empty: none.",
+    )
 
 
 class HolidayForm(forms.Form):
@@ -172,6 +197,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             "settings": routing_settings_get(),
             "teams": _teams_in_reach(request.user).select_related("manager", "routing"),
             "is_admin": _is_admin(request.user),
+            "webhook": WebhookEndpoint.objects.filter(team__isnull=True).first(),
         },
     )
 
@@ -249,6 +275,16 @@ def rule_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
 def settings_update(request: HttpRequest) -> HttpResponse:
     if not _is_admin(request.user):
         raise Http404
+    if "webhook_url" in request.POST:
+        field = forms.URLField(required=False, assume_scheme="https")
+        try:
+            url = field.clean(request.POST["webhook_url"])
+        except forms.ValidationError:
+            messages.error(request, "The webhook URL is not a valid http(s) URL; nothing was changed.")
+            return redirect("web:routing_rules")
+        webhook_endpoint_set(team=None, url=url)
+        messages.success(request, "Global webhook saved." if url else "Global webhook removed.")
+        return redirect("web:routing_rules")
     routing_settings_update(account_matching=request.POST.get("account_matching") == "on")
     messages.success(request, "Routing settings saved.")
     return redirect("web:routing_rules")
@@ -295,6 +331,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
     """A team's distribution method, caps, fallback, holidays and its members' availability."""
     team = get_object_or_404(_teams_in_reach(request.user), pk=team_id)
     current = TeamRouting.objects.filter(team=team).first()
+    webhook = WebhookEndpoint.objects.filter(team=team).first()
     if request.method == "POST":
         form = TeamRoutingForm(request.POST)
         if form.is_valid():
@@ -307,7 +344,12 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
                     open_cap=data["open_cap"],
                     fallback=data["fallback"],
                     fallback_team_id=data["fallback_team"].pk if data["fallback_team"] else None,
+                    sla_minutes=data["sla_minutes"],
+                    sla_reminder_minutes=data["sla_reminder_minutes"],
+                    breach_action=data["breach_action"] or BreachAction.REASSIGN,
+                    max_reassignments=2 if data["max_reassignments"] is None else data["max_reassignments"],
                 )
+                webhook_endpoint_set(team=team, url=data["webhook_url"] or "")
             except RoutingInputError as err:
                 for key, message in err.errors.items():
                     form.add_error(key if key in form.fields else None, message)
@@ -322,6 +364,11 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
                 "open_cap": current.open_cap if current else None,
                 "fallback": current.fallback if current else Fallback.POOL,
                 "fallback_team": current.fallback_team if current else None,
+                "sla_minutes": current.sla_minutes if current else None,
+                "sla_reminder_minutes": current.sla_reminder_minutes if current else None,
+                "breach_action": current.breach_action if current else BreachAction.REASSIGN,
+                "max_reassignments": current.max_reassignments if current else 2,
+                "webhook_url": webhook.url if webhook else "",
             }
         )
     members = team.memberships.select_related("user", "user__schedule").order_by("user__username")
@@ -334,6 +381,7 @@ def team_page(request: HttpRequest, team_id: int) -> HttpResponse:
             "holiday_form": HolidayForm(),
             "holidays": team.holidays.all(),
             "members": members,
+            "webhook": webhook,
         },
     )
 

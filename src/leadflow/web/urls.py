@@ -6,6 +6,7 @@ from leadflow.web import (
     forms_views,
     lead_detail_views,
     leads_views,
+    notifications_views,
     nurture_views,
     routing_views,
     scoring_views,
@@ -51,4 +52,5 @@ urlpatterns = [
     *sources_views.urlpatterns,
     *forms_views.urlpatterns,
     *nurture_views.urlpatterns,
+    *notifications_views.urlpatterns,
 ]

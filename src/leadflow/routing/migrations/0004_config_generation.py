@@ -18,6 +18,6 @@ def remove(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("core", "0001_config_generation"), ("routing", "0002_rules_and_availability")]
+    dependencies = [("core", "0001_config_generation"), ("routing", "0003_sla_notifications")]
 
     operations = [migrations.RunPython(install, remove)]
