@@ -19,6 +19,7 @@ from leadflow.nurture.models import (
     Template,
 )
 from leadflow.nurture.services import enrollments_run, leads_enroll, suppress
+from leadflow.routing.models import Notification
 from tests.nurture.conftest import Inbox, free_port
 
 pytestmark = pytest.mark.django_db
@@ -319,7 +320,13 @@ def test_double_opt_in_for_captured_consent(smtp: Inbox, settings: Any, client: 
 
 
 def test_window_wait_list_step_and_notify(
-    smtp: Inbox, make_lead: MakeLead, make_campaign: MakeCampaign, make_user: Callable[..., Any]
+    smtp: Inbox,
+    make_lead: MakeLead,
+    make_campaign: MakeCampaign,
+    make_user: Callable[..., Any],
+    *,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     from leadflow.nurture.services import segment_save
 
@@ -340,9 +347,12 @@ def test_window_wait_list_step_and_notify(
     enrollments_run(now=saturday_noon)
     monday_nine_berlin = dt.datetime(2026, 3, 9, 8, 0, tzinfo=dt.UTC)
     assert Enrollment.objects.get().due_at == monday_nine_berlin
-    enrollments_run(now=monday_nine_berlin)
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    with django_capture_on_commit_callbacks(execute=True):  # the notification's email goes by task
+        enrollments_run(now=monday_nine_berlin)
     assert vip.memberships.filter(lead=lead, added_by="campaign").exists()
-    assert smtp.to("olga@example.com")[0]["Subject"] == "Hot lead"
+    assert Notification.objects.get(recipient=owner, lead=lead).title == "Hot lead"  # in the app
+    assert "Hot lead" in smtp.to("olga@example.com")[0]["Subject"]
     assert Enrollment.objects.get().state == EnrollmentState.COMPLETED
 
 

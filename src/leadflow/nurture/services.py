@@ -59,6 +59,7 @@ from leadflow.nurture.models import (
     Template,
 )
 from leadflow.nurture.render import render, template_problems, track_links
+from leadflow.routing.notifications import notification_send
 from leadflow.routing.services import leads_route
 from leadflow.scoring.catalogue import lead_record
 from leadflow.scoring.services import activity_score
@@ -1081,24 +1082,18 @@ class _Runner:
         return _Step(note=f"Sent {item.channel} “{item.template.name}” to {delivery.address}")
 
     def _notify(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
+        """Tells the owner through routing's notifications: in the app, by email and to the webhooks."""
         lead = enrollment.lead
-        if lead.owner is None or not lead.owner.email:
-            return _Step(note="No owner with an email to notify")
-        url = settings.LEADFLOW_BASE_URL + reverse("web:lead_detail", args=[lead.pk])
-        try:
-            self.sender.send(
-                Email(
-                    to=lead.owner.email,
-                    subject=step["title"][:200],
-                    text=f"{lead.display_name}: {url}",
-                    html="",
-                    message_id=f"<notify-{enrollment.pk}-{enrollment.step}@leadflow>",
-                    unsubscribe_url=url,
-                )
-            )
-        except SendError as err:
-            backoff = min(dt.timedelta(seconds=30 * 2**enrollment.attempts), MAX_BACKOFF)
-            return _Step(note=f"Notification failed: {err}", due_at=self.now + backoff, failed=True)
+        if lead.owner is None:
+            return _Step(note="No owner to notify")
+        notification_send(
+            recipient=lead.owner,
+            title=step["title"][:200],
+            body=f"From the campaign “{enrollment.campaign.name}”.",
+            lead=lead,
+            team_id=lead.team_id,
+            now=self.now,
+        )
         return _Step(note=f"Notified {lead.owner}")
 
     def _handoff(self, enrollment: Enrollment) -> _Step:
