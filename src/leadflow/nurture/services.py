@@ -26,6 +26,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.core.conditions import ConditionError, compile_condition, validate
 from leadflow.core.conditions_sql import to_q
+from leadflow.core.config import config_cached
 from leadflow.leads.models import (
     FUNNEL,
     Activity,
@@ -149,9 +150,13 @@ def _wakes(enrollment: Enrollment, now: dt.datetime) -> bool:
 
 
 def _has_nurture() -> bool:
-    return (
-        Segment.objects.filter(kind=SegmentKind.DYNAMIC).exists()
-        or NurtureCampaign.objects.filter(status=CampaignStatus.ACTIVE).exists()
+    """Whether any dynamic segment or active campaign could react to a lead (configuration, cached)."""
+    return config_cached(
+        "nurture.active",
+        lambda: (
+            Segment.objects.filter(kind=SegmentKind.DYNAMIC).exists()
+            or NurtureCampaign.objects.filter(status=CampaignStatus.ACTIVE).exists()
+        ),
     )
 
 

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from leadflow.access.models import Team, User
+from leadflow.core.config import config_cached
 from leadflow.leads.models import Lead
 from leadflow.routing.models import (
     DeliveryStatus,
@@ -89,10 +90,11 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
         ]
     )
     team_ids = {m.team_id for m in messages if m.team_id is not None}
-    endpoints = list(
-        WebhookEndpoint.objects.filter(is_active=True).filter(team__isnull=True)
-        | WebhookEndpoint.objects.filter(is_active=True, team_id__in=team_ids)
-    )
+    endpoints = [
+        endpoint
+        for endpoint in config_cached("routing.webhook_endpoints", _endpoints_load)
+        if endpoint.team_id is None or endpoint.team_id in team_ids
+    ]
     deliveries = WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(endpoint=endpoint, event=f"lead.{m.kind}", payload=_payload(m, n), created_at=now)
@@ -110,6 +112,10 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
     if mail_ids or delivery_ids:
         transaction.on_commit(lambda: _enqueue(mail_ids, delivery_ids))
     return notifications
+
+
+def _endpoints_load() -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.filter(is_active=True))
 
 
 def _enqueue(mail_ids: list[int], delivery_ids: list[int]) -> None:

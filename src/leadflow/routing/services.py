@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.core.conditions import ConditionError, validate
+from leadflow.core.config import config_cached
 from leadflow.leads.models import Activity, ActivityKind, Lead, Task
 from leadflow.leads.services import activity_create
 from leadflow.leads.steps import StepOutcome
@@ -41,8 +42,10 @@ from leadflow.routing.models import (
 from leadflow.routing.notifications import Message, notifications_send
 from leadflow.routing.selectors import (
     Plan,
+    rep_calendars,
     reps_load,
     routing_fields,
+    routing_people,
     routing_plan,
     teams_plans,
     turns_load,
@@ -197,7 +200,12 @@ class _TeamSla:
 
 
 def _team_slas(team_ids: set[int]) -> dict[int, _TeamSla]:
-    rows = TeamRouting.objects.filter(team_id__in=team_ids).values_list(
+    every = config_cached("routing.slas", _team_slas_load)
+    return {team_id: every[team_id] for team_id in team_ids if team_id in every}
+
+
+def _team_slas_load() -> dict[int, _TeamSla]:
+    rows = TeamRouting.objects.values_list(
         "team_id", "sla_minutes", "sla_reminder_minutes", "breach_action", "max_reassignments"
     )
     return {row[0]: _TeamSla(*row[1:]) for row in rows}
@@ -214,33 +222,20 @@ def _deadlines(
     ]
     if not timed:
         return {}
-    owner_ids = {lead.owner_id for lead in timed}
-    schedules = {
-        user_id: engine.parse_schedule(hours)
-        for user_id, hours in RepSchedule.objects.filter(user_id__in=owner_ids).values_list(
-            "user_id", "hours"
-        )
-    }
-    zones = dict(User.objects.filter(pk__in=owner_ids).values_list("pk", "timezone"))
-    holidays: dict[int, set[dt.date]] = {}
-    for team_id, date in TeamHoliday.objects.filter(team_id__in={lead.team_id for lead in timed}).values_list(
-        "team_id", "date"
-    ):
-        holidays.setdefault(team_id, set()).add(date)
-    away: dict[int, list[tuple[dt.date, dt.date]]] = {}
-    for user_id, starts, ends in OutOfOffice.objects.filter(
-        user_id__in=owner_ids, ends_on__gte=now.date() - dt.timedelta(days=1)
-    ).values_list("user_id", "starts_on", "ends_on"):
-        away.setdefault(user_id, []).append((starts, ends))
+    plans, calendars, people = teams_plans(), rep_calendars(), routing_people()
+    yesterday = now.date() - dt.timedelta(days=1)
     deadlines = {}
     for lead in timed:
         team_sla = slas[lead.team_id]  # type: ignore[index]
         assert team_sla.minutes is not None and lead.owner_id is not None
+        calendar = calendars.get(lead.owner_id)
+        owner = people.get(lead.owner_id)
+        team_plan = plans.get(lead.team_id)  # type: ignore[arg-type]
         timing = {
-            "schedule": schedules.get(lead.owner_id),
-            "timezone": zones.get(lead.owner_id, "UTC"),
-            "holidays": holidays.get(lead.team_id, set()),  # type: ignore[arg-type]
-            "away": away.get(lead.owner_id, []),
+            "schedule": calendar.schedule if calendar else None,
+            "timezone": owner.timezone if owner else "UTC",
+            "holidays": set(team_plan.holidays) if team_plan else set(),
+            "away": [r for r in calendar.out_of_office if r[1] >= yesterday] if calendar else [],
         }
         due = sla.working_deadline(now, team_sla.minutes, **timing)  # type: ignore[arg-type]
         remind = None

@@ -6,7 +6,7 @@ from django.db.migrations.state import StateApps
 
 from leadflow.core.config import generation_triggers, generation_triggers_drop
 
-TABLES = ("routing_routingsettings", "routing_routingrule", "routing_teamrouting", "routing_teamholiday", "routing_repschedule", "routing_outofoffice")
+TABLES = ("routing_routingsettings", "routing_routingrule", "routing_teamrouting", "routing_teamholiday", "routing_repschedule", "routing_outofoffice", "routing_webhookendpoint")
 
 
 def install(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
