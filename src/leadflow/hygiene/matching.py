@@ -81,6 +81,7 @@ _KEYBOARD_RUNS = (
 _ALNUM_RE = re.compile(r"[^0-9a-z]+")
 
 
+@lru_cache(maxsize=65536)
 def is_placeholder(value: str) -> bool:
     """Whether ``value`` is empty, a filler word, a keyboard run, one repeated character or a fake email."""
     text = " ".join(value.strip().casefold().split())
@@ -333,6 +334,7 @@ class Prepared:
 
     ids: list[Any]
     values: dict[str, np.ndarray]
+    cache: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -463,13 +465,14 @@ class Matcher:
         right_keys = self.blocking_keys(right) if right is not None else left_keys
         found = []
         for lk, rk in zip(left_keys, right_keys, strict=True):
-            a = pd.DataFrame({"key": lk, "i": np.arange(len(lk))}).dropna()
-            b = a if not linking else pd.DataFrame({"key": rk, "j": np.arange(len(rk))}).dropna()
-            if not linking:
-                b = b.rename(columns={"i": "j"})
-            sizes = b["key"].value_counts()
-            common = sizes[sizes <= self.config.max_block_size].index
-            joined = a[a["key"].isin(common)].merge(b[b["key"].isin(common)], on="key")
+            codes_l, codes_r = _joint_codes(lk, None if not linking else rk)
+            size = max(codes_l.max(initial=0), codes_r.max(initial=0)) + 1
+            sizes = np.bincount(codes_r[codes_r >= 0], minlength=size)
+            usable_l = (codes_l >= 0) & (sizes[np.maximum(codes_l, 0)] <= self.config.max_block_size)
+            usable_r = (codes_r >= 0) & (sizes[np.maximum(codes_r, 0)] <= self.config.max_block_size)
+            a = pd.DataFrame({"key": codes_l[usable_l], "i": np.flatnonzero(usable_l)})
+            b = pd.DataFrame({"key": codes_r[usable_r], "j": np.flatnonzero(usable_r)})
+            joined = a.merge(b, on="key")
             if not linking:
                 joined = joined[joined["i"] < joined["j"]]
             found.append(joined[["i", "j"]].to_numpy(dtype=np.int64))
@@ -482,10 +485,9 @@ class Matcher:
     def compare(self, left: Prepared, right: Prepared, pairs: np.ndarray) -> np.ndarray:
         """Comparison levels, shape (pairs, fields): 0 = exact, …, last = different, -1 = missing."""
         levels = np.empty((len(pairs), len(self.config.fields)), dtype=np.int8)
-        for f, spec in enumerate(self.config.fields):
-            a = left.values[spec.name][pairs[:, 0]] if len(pairs) else np.empty(0, dtype=object)
-            b = right.values[spec.name][pairs[:, 1]] if len(pairs) else np.empty(0, dtype=object)
-            levels[:, f] = _compare_field(spec, a, b)
+        if len(pairs):
+            for f, spec in enumerate(self.config.fields):
+                levels[:, f] = _compare_field(spec, left, right, pairs)
         return levels
 
     # 4. score ----------------------------------------------------------------------------------
@@ -608,67 +610,104 @@ def _lookup(record: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def _strings(values: np.ndarray) -> list[str]:
-    return ["" if v is None else v for v in values]
+def _derived(prepared: Prepared, name: str, kind: str) -> np.ndarray:
+    """A per-record array derived from one field (cached on ``prepared``): strings with "" for missing,
+    phonetic codes, day-month-swapped dates, date ordinals or floats."""
+    key = (name, kind)
+    if key not in prepared.cache:
+        values = prepared.values[name]
+        if kind == "text":
+            out = np.array(["" if v is None else v for v in values], dtype=object)
+        elif kind == "metaphone":
+            out = np.array([jellyfish.metaphone(v) or None if v else None for v in values], dtype=object)
+        elif kind == "date_digits":
+            out = np.array([re.sub(r"\D", "", v) if v else None for v in values], dtype=object)
+        elif kind == "date_swapped":
+            out = np.array([_swap_day_month(v) if v else None for v in values], dtype=object)
+        elif kind == "ordinal":
+            out = np.array([_to_ordinal(v) for v in values], dtype=float)
+        else:
+            out = np.array([_to_float(v) for v in values], dtype=float)
+        prepared.cache[key] = out
+    return prepared.cache[key]
 
 
-def _compare_field(spec: FieldSpec, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    n = len(a)
-    if n == 0:
-        return np.empty(0, dtype=np.int8)
-    missing = np.fromiter((x is None or y is None for x, y in zip(a, b, strict=True)), dtype=bool, count=n)
-    exact = np.fromiter((x == y for x, y in zip(a, b, strict=True)), dtype=bool, count=n) & ~missing
-    thresholds = spec.effective_thresholds
+def _joint_codes(left: np.ndarray, right: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes over both sides' values (-1 for missing), so equality is an integer comparison."""
+    if right is None:
+        codes, _ = pd.factorize(pd.Series(left, dtype=object), use_na_sentinel=True)
+        return codes, codes
+    codes, _ = pd.factorize(pd.Series(np.concatenate([left, right]), dtype=object), use_na_sentinel=True)
+    return codes[: len(left)], codes[len(left) :]
+
+
+def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.ndarray) -> np.ndarray:
+    i, j = pairs[:, 0], pairs[:, 1]
+    same = left is right
+    name = spec.name
+    codes_l, codes_r = _joint_codes(left.values[name], None if same else right.values[name])
+    a_codes, b_codes = codes_l[i], codes_r[j]
+    missing = (a_codes < 0) | (b_codes < 0)
+    exact = (a_codes == b_codes) & ~missing
     conditions: list[np.ndarray] = [exact]
+    thresholds = spec.effective_thresholds
+    todo = ~missing & ~exact  # only these need a fuzzy comparison
+
+    def fuzzy(scorer: Any) -> np.ndarray:
+        scores = np.zeros(len(pairs), dtype=float)
+        if todo.any():
+            a_text = _derived(left, name, "text")[i[todo]]
+            b_text = _derived(right, name, "text")[j[todo]]
+            scores[todo] = cpdist(a_text, b_text, scorer=scorer, workers=-1)
+        return scores
+
+    def same_code(kind: str, kind_right: str | None = None) -> np.ndarray:
+        cl, cr = _joint_codes(_derived(left, name, kind), _derived(right, name, kind_right or kind))
+        return (cl[i] == cr[j]) & (cl[i] >= 0) & todo
+
     if spec.comparator in ("string", "email", "name"):
-        similarity = cpdist(_strings(a), _strings(b), scorer=JaroWinkler.normalized_similarity, workers=-1)
-        close = [similarity >= t for t in thresholds]
+        similarity = fuzzy(JaroWinkler.normalized_similarity)
+        close = [(similarity >= t) & todo for t in thresholds]
         if spec.comparator == "name":
-            sounds = _same_code(a, b, jellyfish.metaphone)
-            conditions += [close[0], sounds, *close[1:]]
+            conditions += [close[0], same_code("metaphone"), *close[1:]]
         else:
             conditions += close
     elif spec.comparator == "phonetic":
-        conditions.append(_same_code(a, b, jellyfish.metaphone))
+        conditions.append(same_code("metaphone"))
     elif spec.comparator == "code":
-        distance = cpdist(_strings(a), _strings(b), scorer=OSA.distance, workers=-1)
-        conditions += [distance <= t for t in thresholds]
+        distance = fuzzy(OSA.distance)
+        conditions += [(distance <= t) & todo for t in thresholds]
     elif spec.comparator == "numeric":
-        x = np.array([_to_float(v) for v in a])
-        y = np.array([_to_float(v) for v in b])
+        x, y = _derived(left, name, "float")[i], _derived(right, name, "float")[j]
         missing |= np.isnan(x) | np.isnan(y)
         conditions = [x == y] + [np.abs(x - y) <= t for t in thresholds]
     elif spec.comparator == "date":
-        distance = cpdist(_strings(a), _strings(b), scorer=OSA.distance, workers=-1)
-        swapped = np.fromiter(
-            (
-                x is not None and y is not None and _swap_day_month(x) == re.sub(r"\D", "", y)
-                for x, y in zip(a, b, strict=True)
-            ),
-            dtype=bool,
-            count=n,
-        )
-        x = np.array([_to_ordinal(v) for v in a])
-        y = np.array([_to_ordinal(v) for v in b])
-        conditions += [(distance <= 1) | swapped] + [np.abs(x - y) <= t for t in thresholds]
+        typo = (fuzzy(OSA.distance) <= 1) & todo
+        swapped = same_code("date_swapped", "date_digits")
+        x, y = _derived(left, name, "ordinal")[i], _derived(right, name, "ordinal")[j]
+        conditions += [typo | swapped] + [np.abs(x - y) <= t for t in thresholds]
     level = np.select(conditions, list(range(len(conditions))), default=len(conditions)).astype(np.int8)
     level[missing] = -1
     return level
 
 
-def _same_code(a: np.ndarray, b: np.ndarray, encode: Any) -> np.ndarray:
-    codes: dict[str, str] = {}
-
-    def code(value: str) -> str:
-        if value not in codes:
-            codes[value] = encode(value)
-        return codes[value]
-
-    return np.fromiter(
-        (
-            x is not None and y is not None and bool(code(x)) and code(x) == code(y)
-            for x, y in zip(a, b, strict=True)
-        ),
-        dtype=bool,
-        count=len(a),
-    )
+def dedupe_records(
+    config: MatchConfig,
+    records: Sequence[Mapping[str, Any]],
+    ids: Sequence[Any],
+    *,
+    other: Sequence[Mapping[str, Any]] | None = None,
+    other_ids: Sequence[Any] | None = None,
+    threshold: float | None = None,
+    train: bool = False,
+) -> tuple[pd.DataFrame, Matcher]:
+    """Predicted duplicate pairs within ``records`` (or links from ``records`` to ``other``), with the
+    matcher that scored them: the file-level runner's and the benchmark's one entry point."""
+    matcher = Matcher(config)
+    left = matcher.prepare(records, ids=ids)
+    right = matcher.prepare(other, ids=other_ids) if other is not None else None
+    if train:
+        matcher = matcher.train(left, right)
+    pairs = matcher.score_pairs(left, right, threshold=threshold)
+    decisions = np.where(pairs["probability"] >= matcher.config.auto_merge, "merge", "review")
+    return pairs.assign(decision=decisions), matcher
