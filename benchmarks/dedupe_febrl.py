@@ -122,7 +122,8 @@ def main() -> None:
     del links4
     results = []
     print(
-        f"threshold {THRESHOLD} (fixed in advance); target on febrl3: F1 ≥ {TARGET_F1}, P ≥ {TARGET_PRECISION}"
+        f"threshold {THRESHOLD} (fixed in advance); "
+        f"target on febrl3: F1 ≥ {TARGET_F1}, P ≥ {TARGET_PRECISION}"
     )
     print(f"{'data':34} {'engine':9} {'pairs':>6} {'precision':>9} {'recall':>7} {'F1':>7} {'seconds':>8}")
     for name, left, right, truth in datasets:
