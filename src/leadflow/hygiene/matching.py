@@ -145,7 +145,7 @@ _TRANSFORMS: dict[str, Any] = {
 # ------------------------------------------------------------------------------------------------
 
 # comparator -> its default levels (besides "different") and their default m / u probabilities.
-COMPARATORS = ("exact", "string", "name", "code", "numeric", "date", "email", "phonetic")
+COMPARATORS = ("exact", "string", "name", "company", "code", "numeric", "date", "email", "phonetic")
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,7 @@ class FieldSpec:
             "string": (0.92, 0.8),
             "name": (0.92, 0.8),
             "email": (0.92,),
+            "company": (0.9,),
             "code": (1.0, 2.0),
             "numeric": (),
             "date": (),
@@ -189,6 +190,9 @@ class FieldSpec:
         labels = ["exact"]
         if self.comparator in ("string", "email"):
             labels += [f"similar (Jaro-Winkler ≥ {x:g})" for x in t]
+        elif self.comparator == "company":
+            labels[0] = "same company (legal suffixes ignored)"
+            labels += [f"similar company (Jaro-Winkler ≥ {x:g})" for x in t]
         elif self.comparator == "name":
             labels.append(f"similar (Jaro-Winkler ≥ {t[0]:g})")
             labels.append("sounds the same")
@@ -298,7 +302,7 @@ class MatchConfig:
 # The lead fields compared by default; custom fields join through configuration ("custom.<key>").
 DEFAULT_CONFIG = MatchConfig(
     fields=(
-        FieldSpec("email", "email", m=(0.9, 0.05, 0.05), u=(1e-6, 1e-5, 0.99999)),
+        FieldSpec("email", "email", m=(0.9, 0.08, 0.02), u=(1e-6, 1e-5, 0.99999)),
         FieldSpec("phone", "code", thresholds=(1,), m=(0.85, 0.05, 0.1), u=(1e-6, 1e-5, 0.99999)),
         FieldSpec(
             "first_name", "name", m=(0.85, 0.05, 0.04, 0.03, 0.03), u=(0.004, 0.002, 0.006, 0.02, 0.968)
@@ -306,7 +310,7 @@ DEFAULT_CONFIG = MatchConfig(
         FieldSpec(
             "last_name", "name", m=(0.88, 0.05, 0.03, 0.02, 0.02), u=(0.001, 0.001, 0.003, 0.015, 0.98)
         ),
-        FieldSpec("company", "string", thresholds=(0.9,), m=(0.8, 0.1, 0.1), u=(0.001, 0.004, 0.995)),
+        FieldSpec("company", "company", m=(0.8, 0.1, 0.1), u=(0.001, 0.004, 0.995)),
         FieldSpec("company_domain", "exact", m=(0.8, 0.2), u=(0.0005, 0.9995)),
         FieldSpec("city", "string", thresholds=(0.9,), m=(0.8, 0.05, 0.15), u=(0.01, 0.01, 0.98)),
         FieldSpec("country", "exact", m=(0.95, 0.05), u=(0.2, 0.8)),
@@ -318,7 +322,7 @@ DEFAULT_CONFIG = MatchConfig(
         ("last_name:metaphone", "company:company"),
         ("first_name:metaphone", "company:company"),
     ),
-    prior=0.01,
+    prior=0.001,
     auto_merge=0.99,
     review=0.8,
 )
@@ -618,6 +622,10 @@ def _derived(prepared: Prepared, name: str, kind: str) -> np.ndarray:
         values = prepared.values[name]
         if kind == "text":
             out = np.array(["" if v is None else v for v in values], dtype=object)
+        elif kind == "company":
+            out = np.array([company_key(v) or None if v else None for v in values], dtype=object)
+        elif kind == "company_text":
+            out = np.array([company_key(v) if v else "" for v in values], dtype=object)
         elif kind == "metaphone":
             out = np.array([jellyfish.metaphone(v) or None if v else None for v in values], dtype=object)
         elif kind == "date_digits":
@@ -645,7 +653,10 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
     i, j = pairs[:, 0], pairs[:, 1]
     same = left is right
     name = spec.name
-    codes_l, codes_r = _joint_codes(left.values[name], None if same else right.values[name])
+    base = "company" if spec.comparator == "company" else None
+    left_values = _derived(left, name, base) if base else left.values[name]
+    right_values = _derived(right, name, base) if base else right.values[name]
+    codes_l, codes_r = _joint_codes(left_values, None if same else right_values)
     a_codes, b_codes = codes_l[i], codes_r[j]
     missing = (a_codes < 0) | (b_codes < 0)
     exact = (a_codes == b_codes) & ~missing
@@ -656,8 +667,9 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
     def fuzzy(scorer: Any) -> np.ndarray:
         scores = np.zeros(len(pairs), dtype=float)
         if todo.any():
-            a_text = _derived(left, name, "text")[i[todo]]
-            b_text = _derived(right, name, "text")[j[todo]]
+            text = "company_text" if base else "text"
+            a_text = _derived(left, name, text)[i[todo]]
+            b_text = _derived(right, name, text)[j[todo]]
             scores[todo] = cpdist(a_text, b_text, scorer=scorer, workers=-1)
         return scores
 
@@ -665,7 +677,7 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
         cl, cr = _joint_codes(_derived(left, name, kind), _derived(right, name, kind_right or kind))
         return (cl[i] == cr[j]) & (cl[i] >= 0) & todo
 
-    if spec.comparator in ("string", "email", "name"):
+    if spec.comparator in ("string", "email", "name", "company"):
         similarity = fuzzy(JaroWinkler.normalized_similarity)
         close = [(similarity >= t) & todo for t in thresholds]
         if spec.comparator == "name":
