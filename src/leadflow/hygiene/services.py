@@ -379,8 +379,8 @@ def lead_merge(
     Conflicting consent keeps the most restrictive state. The journal keeps what undo needs."""
     if survivor.pk == merged.pk:
         raise MergeError("A lead cannot be merged with itself.")
-    survivor = Lead.objects.select_for_update().select_related("source").get(pk=survivor.pk)
-    merged = Lead.objects.select_for_update().select_related("source").get(pk=merged.pk)
+    survivor = Lead.objects.select_for_update(of=("self",)).select_related("source").get(pk=survivor.pk)
+    merged = Lead.objects.select_for_update(of=("self",)).select_related("source").get(pk=merged.pk)
     proposal = merge_proposal(survivor=survivor, merged=merged)
     for name, side in (choices or {}).items():
         if name in proposal and side in ("survivor", "merged"):
