@@ -10,6 +10,7 @@ from ninja import NinjaAPI, Schema
 
 from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
+from leadflow.hygiene.api import router as hygiene_router
 from leadflow.leads.api import router as leads_router
 from leadflow.routing.api import router as routing_router
 from leadflow.scoring.api import router as scoring_router
@@ -46,6 +47,7 @@ api.add_router("", leads_router)
 api.add_router("", tracking_router)
 api.add_router("", scoring_router)
 api.add_router("", routing_router)
+api.add_router("", hygiene_router)
 
 
 @api.get("/ping", auth=None, tags=["health"], summary="Liveness check")

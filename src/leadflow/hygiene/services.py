@@ -388,6 +388,7 @@ def lead_merge(
             if not _blank(value):
                 proposal[name].update(side=side, value=value, why="chosen")
     journal = MergeJournal(
+        survivor=survivor,
         survivor_id_value=survivor.pk,
         merged_id=merged.pk,
         merged_image=_serialize([merged]),
