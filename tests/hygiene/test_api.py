@@ -59,7 +59,7 @@ def test_queue_merge_and_undo(api: Any) -> None:
 
 
 def test_bad_choices_and_unknown_ids(api: Any) -> None:
-    first, second = _pair()
+    first, _ = _pair()
     candidate = DuplicateCandidate.objects.get()
     response = api.post(f"/duplicates/{candidate.pk}/merge", {"choices": {"city": "both", "owner": "merged"}})
     assert response.status_code == 422

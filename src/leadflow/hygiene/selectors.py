@@ -16,7 +16,7 @@ from leadflow.leads.selectors import lead_visible
 def candidate_queue(
     *, viewer: User | None, status: str = CandidateStatus.OPEN
 ) -> QuerySet[DuplicateCandidate]:
-    """Pairs with this status whose two leads both exist and are visible to ``viewer``, most probable first."""
+    """Pairs with this status whose two leads exist and are visible to ``viewer``, most probable first."""
     visible = lead_visible(viewer=viewer).values("id")
     return DuplicateCandidate.objects.filter(
         status=status, left_id__in=visible, right_id__in=visible
@@ -50,12 +50,11 @@ class CompareRow:
 
 
 def pair_compare(*, candidate: DuplicateCandidate, survivor: Lead, merged: Lead) -> list[CompareRow]:
-    """Every merge field with its proposed surviving side; fields the engine compared carry why they matched."""
+    """Every merge field with its proposed surviving side; compared fields carry why they matched."""
     evidence = {e["field"]: e for e in candidate.evidence}
-    aliases = {"email": "email", "phone": "phone"}
     rows = []
     for name, choice in merge_proposal(survivor=survivor, merged=merged).items():
-        found = evidence.get(aliases.get(name, name), {})
+        found = evidence.get(name, {})
         rows.append(
             CompareRow(
                 field=name,
