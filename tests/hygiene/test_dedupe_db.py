@@ -16,6 +16,7 @@ from leadflow.hygiene.services import (
     merge_undo,
 )
 from leadflow.leads.models import Activity, Consent, ConsentState, Lead, LeadIdentity, Task, Touch
+from leadflow.pipeline.models import AccountLead
 
 pytestmark = pytest.mark.django_db
 
@@ -115,12 +116,12 @@ def test_new_lead_is_linked_to_its_account_and_owner(make_user: Callable[..., Us
     result = lead_capture(payload={"email": "alice@umbrella.com", "first_name": "Alice"})
     assert result.lead is not None
     lead = Lead.objects.get(pk=result.lead.pk)
-    assert lead.account_links.get().account.name == "Umbrella Corp"
+    assert AccountLead.objects.get(lead=lead).account.name == "Umbrella Corp"
     assert lead.owner == owner
     identify = next(e for e in result.submission.trace if e["step"] == "identify")
     assert "Linked to account Umbrella Corp by domain umbrella.com" in identify["summary"]
     by_name = capture(first_name="Bob", company="UMBRELLA CORPORATION", phone="+12125550000")
-    assert by_name.account_links.get().matched_by == "company name umbrella"
+    assert AccountLead.objects.get(lead=by_name).matched_by == "company name umbrella"
 
 
 def _lead_with_history(name: str, email: str, consent: str) -> Lead:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import models
 from django.db.models import QuerySet
 
 from leadflow.access.models import User
@@ -11,6 +12,7 @@ from leadflow.hygiene.quality import QualityFlags, quality_flags
 from leadflow.hygiene.services import merge_proposal
 from leadflow.leads.models import Lead
 from leadflow.leads.selectors import lead_visible
+from leadflow.pipeline.models import AccountLead
 
 
 def candidate_queue(
@@ -91,4 +93,32 @@ def lead_quality(*, lead: Lead) -> QualityFlags:
             "last_name": lead.last_name,
             "company": lead.company,
         }
+    )
+
+
+@dataclass
+class LeadHygiene:
+    """What the lead page shows about data quality, account, possible duplicates and merges."""
+
+    quality: QualityFlags
+    account_name: str
+    account_matched_by: str
+    duplicates: list[tuple[DuplicateCandidate, Lead]]
+    merges: list[MergeJournal]
+
+
+def lead_hygiene(*, lead: Lead, viewer: User | None) -> LeadHygiene:
+    link = AccountLead.objects.filter(lead=lead).select_related("account").first()
+    open_pairs = list(
+        candidate_queue(viewer=viewer).filter(models.Q(left_id=lead.pk) | models.Q(right_id=lead.pk))[:10]
+    )
+    others = candidate_leads(candidates=open_pairs)
+    return LeadHygiene(
+        quality=lead_quality(lead=lead),
+        account_name=link.account.name if link else "",
+        account_matched_by=link.matched_by if link else "",
+        duplicates=[(c, others[c.right_id if c.left_id == lead.pk else c.left_id]) for c in open_pairs],
+        merges=list(
+            MergeJournal.objects.filter(survivor=lead, undone_at__isnull=True).order_by("-created_at")[:10]
+        ),
     )
