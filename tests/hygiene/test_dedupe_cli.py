@@ -76,3 +76,17 @@ def test_dedupe_reports_bad_input(tmp_path: Path) -> None:
             "dedupe", "--input", str(source), "--id-column", "id", "--config", str(bad),
             "--output", str(tmp_path / "o.csv"),
         )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_scan_of_the_database(capsys: pytest.CaptureFixture[str]) -> None:
+    from leadflow.hygiene.models import DuplicateCandidate
+    from leadflow.leads.models import Lead
+
+    Lead.objects.create(first_name="Anna", last_name="Kowalski", company="Initech Ltd", city="Warsaw")
+    Lead.objects.create(first_name="Ana", last_name="Kowalski", company="Initech", city="Krakow")
+    call_command("dedupe", "--scan")
+    assert "Scanned 2 leads" in capsys.readouterr().out
+    assert DuplicateCandidate.objects.count() == 1
+    with pytest.raises(CommandError, match="--input is required"):
+        call_command("dedupe", "--output", "x.csv")

@@ -1,6 +1,8 @@
-"""`leadflow dedupe`: the duplicate-detection engine on CSV files, without the database."""
+"""`leadflow dedupe`: the duplicate-detection engine on CSV files without the database, or (--scan) over
+every lead in the database."""
 
 import json
+import time
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ import pandas as pd
 from django.core.management.base import BaseCommand, CommandError
 
 from leadflow.hygiene.matching import DEFAULT_CONFIG, MatchConfig, dedupe_records
+from leadflow.hygiene.services import duplicates_scan
 
 
 class Command(BaseCommand):
@@ -16,9 +19,9 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--input", type=Path, required=True, help="CSV with a header row.")
-        parser.add_argument("--id-column", required=True, help="The column that identifies a record.")
-        parser.add_argument("--output", type=Path, required=True, help="CSV to write: left_id, right_id, …")
+        parser.add_argument("--input", type=Path, help="CSV with a header row.")
+        parser.add_argument("--id-column", help="The column that identifies a record.")
+        parser.add_argument("--output", type=Path, help="CSV to write: left_id, right_id, …")
         parser.add_argument("--link", type=Path, help="A second CSV: link records across the two files.")
         parser.add_argument(
             "--config", type=Path, help="JSON matching configuration (default: the lead fields)."
@@ -30,8 +33,22 @@ class Command(BaseCommand):
             "--train", action="store_true", help="Learn weights and prior from the data (EM)."
         )
         parser.add_argument("--write-config", type=Path, help="Write the (trained) configuration here.")
+        scan = parser.add_argument_group("database scan")
+        scan.add_argument(
+            "--scan", action="store_true", help="Check every lead in the database for duplicates."
+        )
+        scan.add_argument(
+            "--auto-merge", action="store_true", help="With --scan: merge pairs above auto_merge."
+        )
+        scan.add_argument("--enqueue", action="store_true", help="With --scan: run it as a background task.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["scan"]:
+            self._scan(auto_merge=options["auto_merge"], enqueue=options["enqueue"])
+            return
+        for name in ("input", "id_column", "output"):
+            if not options[name]:
+                raise CommandError(f"--{name.replace('_', '-')} is required (or use --scan).")
         config = self._config(options["config"])
         left = self._read(options["input"], options["id_column"])
         right = self._read(options["link"], options["id_column"]) if options["link"] else None
@@ -57,6 +74,21 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{len(pairs)} pairs written to {options['output']}: {merges} above the auto-merge threshold "
             f"({matcher.config.auto_merge:g}), {len(pairs) - merges} for review."
+        )
+
+    def _scan(self, *, auto_merge: bool, enqueue: bool) -> None:
+        if enqueue:
+            from leadflow.hygiene.tasks import scan
+
+            result = scan.enqueue(auto_merge)
+            self.stdout.write(f"Duplicate scan queued as task {result.id}.")
+            return
+        start = time.perf_counter()
+        outcome = duplicates_scan(auto_merge=auto_merge)
+        self.stdout.write(
+            f"Scanned {outcome.leads} leads ({outcome.pairs_compared} blocked pairs compared) in "
+            f"{time.perf_counter() - start:.1f} s: {outcome.candidates} new pairs to review, "
+            f"{outcome.merged} merged automatically."
         )
 
     @staticmethod
