@@ -508,22 +508,26 @@ class Matcher:
         total = self.prior_logit + self.match_weights(levels).sum(axis=1)
         return 1.0 / (1.0 + np.exp2(-np.clip(total, -200, 200)))
 
-    def explain(self, left: Prepared, right: Prepared, i: int, j: int) -> PairScore:
-        """The probability of one pair with every field's level, weight and values."""
-        pair = np.array([[i, j]], dtype=np.int64)
-        levels = self.compare(left, right, pair)
-        weights = self.match_weights(levels)[0]
+    def explain(
+        self, left: Prepared, right: Prepared, i: int, j: int, levels: np.ndarray | None = None
+    ) -> PairScore:
+        """The probability of one pair with every field's level, weight and values; pass the pair's row of
+        ``compare`` as ``levels`` when it is known."""
+        if levels is None:
+            levels = self.compare(left, right, np.array([[i, j]], dtype=np.int64))[0]
+        row = levels.reshape(1, -1)
+        weights = self.match_weights(row)[0]
         evidence = tuple(
             FieldEvidence(
                 field=spec.name,
-                level="missing" if levels[0, f] < 0 else spec.level_labels[levels[0, f]],
+                level="missing" if row[0, f] < 0 else spec.level_labels[row[0, f]],
                 weight=float(weights[f]),
                 left=left.values[spec.name][i],
                 right=right.values[spec.name][j],
             )
             for f, spec in enumerate(self.config.fields)
         )
-        return PairScore(left.ids[i], right.ids[j], float(self.probabilities(levels)[0]), evidence)
+        return PairScore(left.ids[i], right.ids[j], float(self.probabilities(row)[0]), evidence)
 
     def score_pairs(
         self, left: Prepared, right: Prepared | None = None, *, threshold: float | None = None
@@ -642,21 +646,40 @@ def _derived(prepared: Prepared, name: str, kind: str) -> np.ndarray:
 
 def _joint_codes(left: np.ndarray, right: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes over both sides' values (-1 for missing), so equality is an integer comparison."""
+    values = left if right is None else np.concatenate([left, right])
+    if len(values) <= 256:  # a dictionary beats pandas' overhead on the in-flow check's few records
+        seen: dict[Any, int] = {}
+        codes = np.fromiter(
+            (-1 if v is None else seen.setdefault(v, len(seen)) for v in values),
+            dtype=np.int64,
+            count=len(values),
+        )
+    else:
+        codes, _ = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
     if right is None:
-        codes, _ = pd.factorize(pd.Series(left, dtype=object), use_na_sentinel=True)
         return codes, codes
-    codes, _ = pd.factorize(pd.Series(np.concatenate([left, right]), dtype=object), use_na_sentinel=True)
     return codes[: len(left)], codes[len(left) :]
+
+
+def _field_codes(
+    left: Prepared, right: Prepared, name: str, kind: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Joint codes of a field (or of a derived form), cached on ``left`` when comparing a set with itself."""
+    left_values = _derived(left, name, kind) if kind else left.values[name]
+    if left is right:
+        key = (name, f"codes:{kind}")
+        if key not in left.cache:
+            left.cache[key] = _joint_codes(left_values, None)[0]
+        return left.cache[key], left.cache[key]
+    right_values = _derived(right, name, kind) if kind else right.values[name]
+    return _joint_codes(left_values, right_values)
 
 
 def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.ndarray) -> np.ndarray:
     i, j = pairs[:, 0], pairs[:, 1]
-    same = left is right
     name = spec.name
     base = "company" if spec.comparator == "company" else None
-    left_values = _derived(left, name, base) if base else left.values[name]
-    right_values = _derived(right, name, base) if base else right.values[name]
-    codes_l, codes_r = _joint_codes(left_values, None if same else right_values)
+    codes_l, codes_r = _field_codes(left, right, name, base)
     a_codes, b_codes = codes_l[i], codes_r[j]
     missing = (a_codes < 0) | (b_codes < 0)
     exact = (a_codes == b_codes) & ~missing
@@ -670,11 +693,14 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
             text = "company_text" if base else "text"
             a_text = _derived(left, name, text)[i[todo]]
             b_text = _derived(right, name, text)[j[todo]]
-            scores[todo] = cpdist(a_text, b_text, scorer=scorer, workers=-1)
+            scores[todo] = cpdist(a_text, b_text, scorer=scorer, workers=-1 if len(a_text) > 10_000 else 1)
         return scores
 
     def same_code(kind: str, kind_right: str | None = None) -> np.ndarray:
-        cl, cr = _joint_codes(_derived(left, name, kind), _derived(right, name, kind_right or kind))
+        if kind_right is None:
+            cl, cr = _field_codes(left, right, name, kind)
+        else:
+            cl, cr = _joint_codes(_derived(left, name, kind), _derived(right, name, kind_right))
         return (cl[i] == cr[j]) & (cl[i] >= 0) & todo
 
     if spec.comparator in ("string", "email", "name", "company"):

@@ -154,12 +154,13 @@ def records_suspects(
         ),
         dtype=np.int64,
     ).reshape(-1, 2)
-    probabilities = engine.probabilities(engine.compare(incoming, existing, pairs))
+    levels = engine.compare(incoming, existing, pairs)
+    probabilities = engine.probabilities(levels)
     best: list[Suspect | None] = [None] * len(records)
-    for (r, e), probability in zip(pairs.tolist(), probabilities.tolist(), strict=True):
+    for index, ((r, e), probability) in enumerate(zip(pairs.tolist(), probabilities.tolist(), strict=True)):
         current = best[r]
         if probability >= engine.config.review and (current is None or probability > current.probability):
-            explained = engine.explain(incoming, existing, r, e)
+            explained = engine.explain(incoming, existing, r, e, levels[index])
             best[r] = Suspect(existing.ids[e], probability, [x.as_dict() for x in explained.evidence])
     return best
 
@@ -200,7 +201,8 @@ def duplicates_scan(
         rows.append(dict(zip(columns, row, strict=True)))
     prepared = _prepare_leads(rows)
     pairs = engine.candidate_pairs(prepared)
-    probabilities = engine.probabilities(engine.compare(prepared, prepared, pairs))
+    levels = engine.compare(prepared, prepared, pairs)
+    probabilities = engine.probabilities(levels)
     keep = np.flatnonzero(probabilities >= engine.config.review)
     known = set(DuplicateCandidate.objects.values_list("left_id", "right_id"))
     new = []
@@ -210,7 +212,7 @@ def duplicates_scan(
         left, right = sorted((ids[i], ids[j]))
         if (left, right) in known:
             continue
-        explained = engine.explain(prepared, prepared, int(i), int(j))
+        explained = engine.explain(prepared, prepared, int(i), int(j), levels[index])
         new.append(
             DuplicateCandidate(
                 left_id=left,
