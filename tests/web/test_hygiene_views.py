@@ -56,7 +56,8 @@ def test_review_compare_merge_and_undo(org: Any, login: Callable[[User], Client]
     assert survivor.city == "Munich" and survivor.first_name == "Jonathan"
     assert not Lead.objects.filter(pk=second.pk).exists()
 
-    detail = client.get(f"/leads/{first.pk}/").content.decode()
+    assert f"/leads/{first.pk}/hygiene/" in client.get(f"/leads/{first.pk}/").content.decode()
+    detail = client.get(f"/leads/{first.pk}/hygiene/").content.decode()
     assert "Undo merge" in detail and "Role address" in detail and "mobile" in detail
     journal = MergeJournal.objects.get()
     assert client.get("/duplicates/merges/").status_code == 200

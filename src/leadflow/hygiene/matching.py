@@ -67,8 +67,8 @@ _PLACEHOLDER_EMAIL_LOCALS = frozenset(
      "na", "noreply", "no-reply", "donotreply", "do-not-reply", "abc", "xxx", "qwerty", "foo", "email"}
 )  # fmt: skip
 _PLACEHOLDER_EMAIL_DOMAINS = frozenset(
-    {"example.com", "example.org", "example.net", "test.com", "test.de", "email.test", "asdf.com",
-     "domain.com", "invalid", "localhost", "noemail.com", "none.com", "xxx.com", "fake.com", "mailinator.com"}
+    {"test.com", "test.de", "email.test", "asdf.com",
+     "domain.com", "invalid", "localhost", "noemail.com", "none.com", "xxx.com", "fake.com"}
 )  # fmt: skip
 _KEYBOARD_RUNS = (
     "qwertyuiop",
@@ -90,10 +90,9 @@ def is_placeholder(value: str) -> bool:
     if "@" in text:
         local, _, domain = text.rpartition("@")
         return (
-            is_placeholder(local)
+            (len(local) > 2 and is_placeholder(local))
             or local in _PLACEHOLDER_EMAIL_LOCALS
             or domain in _PLACEHOLDER_EMAIL_DOMAINS
-            or is_placeholder(domain.partition(".")[0])
         )
     compact = _ALNUM_RE.sub("", text)
     if not compact:
@@ -176,7 +175,6 @@ class FieldSpec:
         return {
             "string": (0.92, 0.8),
             "name": (0.92, 0.8),
-            "email": (0.92,),
             "company": (0.9,),
             "code": (1.0, 2.0),
             "numeric": (),
@@ -188,8 +186,10 @@ class FieldSpec:
         """Human labels for each level, index = level."""
         t = self.effective_thresholds
         labels = ["exact"]
-        if self.comparator in ("string", "email"):
+        if self.comparator == "string":
             labels += [f"similar (Jaro-Winkler ≥ {x:g})" for x in t]
+        elif self.comparator == "email":
+            labels.append("same address before the @")
         elif self.comparator == "company":
             labels[0] = "same company (legal suffixes ignored)"
             labels += [f"similar company (Jaro-Winkler ≥ {x:g})" for x in t]
@@ -302,7 +302,7 @@ class MatchConfig:
 # The lead fields compared by default; custom fields join through configuration ("custom.<key>").
 DEFAULT_CONFIG = MatchConfig(
     fields=(
-        FieldSpec("email", "email", m=(0.9, 0.08, 0.02), u=(1e-6, 1e-5, 0.99999)),
+        FieldSpec("email", "email", m=(0.9, 0.08, 0.02), u=(1e-6, 1e-4, 0.999899)),
         FieldSpec("phone", "code", thresholds=(1,), m=(0.85, 0.05, 0.1), u=(1e-6, 1e-5, 0.99999)),
         FieldSpec(
             "first_name", "name", m=(0.85, 0.05, 0.04, 0.03, 0.03), u=(0.004, 0.002, 0.006, 0.02, 0.968)
@@ -311,7 +311,6 @@ DEFAULT_CONFIG = MatchConfig(
             "last_name", "name", m=(0.88, 0.05, 0.03, 0.02, 0.02), u=(0.001, 0.001, 0.003, 0.015, 0.98)
         ),
         FieldSpec("company", "company", m=(0.8, 0.1, 0.1), u=(0.001, 0.004, 0.995)),
-        FieldSpec("company_domain", "exact", m=(0.8, 0.2), u=(0.0005, 0.9995)),
         FieldSpec("city", "string", thresholds=(0.9,), m=(0.8, 0.05, 0.15), u=(0.01, 0.01, 0.98)),
         FieldSpec("country", "exact", m=(0.95, 0.05), u=(0.2, 0.8)),
     ),
@@ -630,6 +629,8 @@ def _derived(prepared: Prepared, name: str, kind: str) -> np.ndarray:
             out = np.array([company_key(v) or None if v else None for v in values], dtype=object)
         elif kind == "company_text":
             out = np.array([company_key(v) if v else "" for v in values], dtype=object)
+        elif kind == "email_local":
+            out = np.array([v.rpartition("@")[0] or None if v else None for v in values], dtype=object)
         elif kind == "metaphone":
             out = np.array([jellyfish.metaphone(v) or None if v else None for v in values], dtype=object)
         elif kind == "date_digits":
@@ -703,7 +704,9 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
             cl, cr = _joint_codes(_derived(left, name, kind), _derived(right, name, kind_right))
         return (cl[i] == cr[j]) & (cl[i] >= 0) & todo
 
-    if spec.comparator in ("string", "email", "name", "company"):
+    if spec.comparator == "email":
+        conditions.append(same_code("email_local"))
+    elif spec.comparator in ("string", "name", "company"):
         similarity = fuzzy(JaroWinkler.normalized_similarity)
         close = [(similarity >= t) & todo for t in thresholds]
         if spec.comparator == "name":

@@ -17,11 +17,13 @@ from leadflow.hygiene.selectors import (
     candidate_get,
     candidate_leads,
     candidate_queue,
+    lead_hygiene,
     merge_journal_get,
     merge_journal_list,
     pair_compare,
 )
 from leadflow.hygiene.services import MergeError, candidate_dismiss, lead_merge, merge_undo
+from leadflow.leads.selectors import lead_get
 
 QUEUE_SIZE = 100
 
@@ -100,6 +102,18 @@ def duplicate_compare(request: HttpRequest, candidate_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+def lead_hygiene_section(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """The lead page's data-quality card (flags, account, possible duplicates, merges with undo), loaded
+    after the page so that it adds nothing to the page's own queries."""
+    lead = lead_get(lead_id=lead_id, viewer=_viewer(request))
+    if lead is None:
+        raise Http404
+    context = {"lead": lead, "hygiene": lead_hygiene(lead=lead, viewer=_viewer(request))}
+    return render(request, "web/lead_detail/_hygiene.html", context)
+
+
+@login_required
+@require_GET
 def merge_list(request: HttpRequest) -> HttpResponse:
     journals = list(merge_journal_list(viewer=_viewer(request))[:QUEUE_SIZE])
     return render(request, "web/hygiene/merges.html", {"journals": journals})
@@ -125,4 +139,5 @@ urlpatterns: list[URLPattern] = [
     path("duplicates/<int:candidate_id>/", duplicate_compare, name="duplicate_compare"),
     path("duplicates/merges/", merge_list, name="merge_list"),
     path("duplicates/merges/<int:journal_id>/undo/", merge_undo_view, name="merge_undo"),
+    path("leads/<int:lead_id>/hygiene/", lead_hygiene_section, name="lead_hygiene"),
 ]

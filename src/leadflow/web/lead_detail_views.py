@@ -28,7 +28,6 @@ from leadflow.capture.selectors import (
     submission_trace_for_lead,
 )
 from leadflow.capture.services import LeadValidationError, lead_update
-from leadflow.hygiene.selectors import lead_hygiene
 from leadflow.leads.models import ActivityKind, ConsentChannel, Lead, Touch
 from leadflow.leads.selectors import CursorError, Page, activity_timeline, custom_field_specs, lead_get
 from leadflow.leads.services import (
@@ -191,7 +190,6 @@ def _page_context(
         "attribution": attribution,
         "attribution_rows": _attribution_rows(attribution),
         "consents": [(label, consents.get(channel)) for channel, label in ConsentChannel.choices],
-        "hygiene": lead_hygiene(lead=lead, viewer=request.user),
     }
 
 
