@@ -52,7 +52,9 @@ def _pg_admin(statement: str) -> None:
 def _setup_django(db_name: str) -> None:
     os.environ["DATABASE_URL"] = _pg_url(db_name)
     os.environ.setdefault("LEADFLOW_DATA_DIR", tempfile.mkdtemp(prefix="leadflow-dedupebench-"))
-    os.environ.setdefault("LEADFLOW_SECRET_KEY", "benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz")
+    os.environ.setdefault(
+        "LEADFLOW_SECRET_KEY", "benchmark-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadflow.settings")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import django
@@ -82,7 +84,8 @@ def _people(count: int) -> list[dict[str, str]]:
                 {
                     **original,
                     "first_name": first[:cut] + first[cut + 1 :] if len(first) > 3 else first,
-                    "company": original["company"].replace(" Inc", " LLC") + ("" if rng.random() < 0.5 else " GmbH"),
+                    "company": original["company"].replace(" Inc", " LLC")
+                    + ("" if rng.random() < 0.5 else " GmbH"),
                     "email": "",
                 }
             )
@@ -166,7 +169,12 @@ def _load(rows: list[dict[str, str]]) -> None:
 def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
     from django.db import transaction
 
-    from leadflow.hygiene.services import leads_keys_refresh, leads_link_accounts, lead_record, records_suspects
+    from leadflow.hygiene.services import (
+        lead_record,
+        leads_keys_refresh,
+        leads_link_accounts,
+        records_suspects,
+    )
     from leadflow.leads.models import Lead
 
     rng = random.Random(SEED + 1)
@@ -178,13 +186,15 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
         elif n % 3 == 1:
             probes.append({**original, "email": f"other.{n}@example.org"})
         else:
-            probes.append({**original, "first_name": f"Newperson{n}", "last_name": f"Zyx{n}", "email": f"n{n}@x.io"})
+            probes.append(
+                {**original, "first_name": f"Newperson{n}", "last_name": f"Zyx{n}", "email": f"n{n}@x.io"}
+            )
     timings, check_only, found = [], [], 0
     for probe in probes[:20]:  # warm-up
         records_suspects(records=[lead_record(probe)])
     for probe in probes:
-        lead = Lead(first_name=probe["first_name"], last_name=probe["last_name"], company=probe["company"],
-                    city=probe["city"], country=probe["country"], email_normalized=probe["email"])  # fmt: skip
+        fields = ("first_name", "last_name", "company", "city", "country")
+        lead = Lead(**{name: probe[name] for name in fields}, email_normalized=probe["email"])
         with transaction.atomic():
             lead.save()
             start = time.perf_counter()
@@ -208,7 +218,9 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--checks", type=int, default=300)
     parser.add_argument("--keep-db", help="Create the database under this name and keep it.")
@@ -235,8 +247,9 @@ def main() -> None:
         met = inflow["median_ms"] <= INFLOW_TARGET_MS
         print(
             f"in-flow duplicate check with {args.leads:,} leads: median {inflow['median_ms']:.2f} ms "
-            f"(lookup + compare only {inflow['check_only_median_ms']:.2f} ms), p95 {inflow['p95_ms']:.2f} ms, "
-            f"max {inflow['max_ms']:.2f} ms; {inflow['suspects_found']}/{inflow['checks']} probes had a suspect; "
+            f"(lookup + compare only {inflow['check_only_median_ms']:.2f} ms), "
+            f"p95 {inflow['p95_ms']:.2f} ms, max {inflow['max_ms']:.2f} ms; "
+            f"{inflow['suspects_found']}/{inflow['checks']} probes had a suspect; "
             f"target median ≤ {INFLOW_TARGET_MS} ms {'MET' if met else 'NOT met'}",
             flush=True,
         )
