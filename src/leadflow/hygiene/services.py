@@ -105,6 +105,11 @@ def leads_keys_refresh(*, leads: Iterable[Lead]) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+# The in-flow check compares a new record with at most this many leads per blocking key (the newest
+# keys first would need another index; a key this common says little anyway).
+IN_FLOW_PER_KEY = 100
+
+
 @dataclass
 class Suspect:
     """An existing lead that a new record may duplicate."""
@@ -131,9 +136,9 @@ def records_suspects(
         return [None] * len(records)
     excluded = set(exclude_ids)
     owners: dict[str, list[int]] = {}
-    limit = engine.config.max_block_size
-    for key, lead_id in MatchKey.objects.filter(key__in=wanted).values_list("key", "lead_id")[: limit * 4]:
-        if lead_id not in excluded and len(owners.setdefault(key, [])) < limit:
+    keyed = MatchKey.objects.filter(key__in=wanted).values_list("key", "lead_id")
+    for key, lead_id in keyed[: IN_FLOW_PER_KEY * len(wanted)]:
+        if lead_id not in excluded and len(owners.setdefault(key, [])) < IN_FLOW_PER_KEY:
             owners[key].append(lead_id)
     candidate_ids = sorted({lead_id for ids in owners.values() for lead_id in ids})
     if not candidate_ids:
