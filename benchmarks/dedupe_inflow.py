@@ -200,8 +200,8 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
             start = time.perf_counter()
             suspects = records_suspects(records=[lead_record(lead)], exclude_ids=[lead.pk])
             middle = time.perf_counter()
-            leads_keys_refresh(leads=[lead])
-            leads_link_accounts(leads=[lead])
+            leads_keys_refresh(leads=[lead], new_ids=[lead.pk])
+            leads_link_accounts(leads=[lead], new_ids=[lead.pk])
             end = time.perf_counter()
             transaction.set_rollback(True)
         found += suspects[0] is not None

@@ -85,12 +85,15 @@ def _prepare_leads(rows: Sequence[Mapping[str, Any]]) -> Prepared:
 # ------------------------------------------------------------------------------------------------
 
 
-def leads_keys_refresh(*, leads: Iterable[Lead]) -> None:
-    """Replaces the leads' blocking keys with those of their current values."""
+def leads_keys_refresh(*, leads: Iterable[Lead], new_ids: Iterable[int] = ()) -> None:
+    """Replaces the leads' blocking keys with those of their current values (``new_ids``: leads created
+    in this transaction, which have none to delete)."""
     leads = list(leads)
     if not leads:
         return
-    MatchKey.objects.filter(lead_id__in=[lead.pk for lead in leads]).delete()
+    created = set(new_ids)
+    if stale := [lead.pk for lead in leads if lead.pk not in created]:
+        MatchKey.objects.filter(lead_id__in=stale).delete()
     MatchKey.objects.bulk_create(
         [
             MatchKey(lead_id=lead.pk, key=key[:300])
@@ -136,14 +139,19 @@ def records_suspects(
         return [None] * len(records)
     excluded = set(exclude_ids)
     owners: dict[str, list[int]] = {}
-    keyed = MatchKey.objects.filter(key__in=wanted).values_list("key", "lead_id")
-    for key, lead_id in keyed[: IN_FLOW_PER_KEY * len(wanted)]:
+    # One query: the leads behind the keys, with the fields the engine compares.
+    keyed = Lead.objects.filter(match_keys__key__in=wanted).values(
+        "match_keys__key", "id", *_record_columns()
+    )
+    found: dict[int, dict[str, Any]] = {}
+    for row in keyed[: IN_FLOW_PER_KEY * len(wanted)]:
+        key, lead_id = row.pop("match_keys__key"), row["id"]
         if lead_id not in excluded and len(owners.setdefault(key, [])) < IN_FLOW_PER_KEY:
             owners[key].append(lead_id)
-    candidate_ids = sorted({lead_id for ids in owners.values() for lead_id in ids})
-    if not candidate_ids:
+            found[lead_id] = row
+    if not found:
         return [None] * len(records)
-    rows = list(Lead.objects.filter(pk__in=candidate_ids).values("id", *_record_columns()))
+    rows = list(found.values())
     existing = _prepare_leads(rows)
     position = {row["id"]: i for i, row in enumerate(rows)}
     incoming = engine.prepare(records)
@@ -246,12 +254,14 @@ def duplicates_scan(
 # ------------------------------------------------------------------------------------------------
 
 
-def leads_link_accounts(*, leads: list[Lead]) -> dict[int, str]:
+def leads_link_accounts(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> dict[int, str]:
     """Links leads without an account to the account of their company domain, else of their company name
-    (legal suffixes ignored); returns lead id → how it matched."""
+    (legal suffixes ignored); returns lead id → how it matched. ``new_ids`` have no link yet."""
+    created = set(new_ids)
     unlinked = [lead for lead in leads if lead.pk is not None]
-    linked = set(AccountLead.objects.filter(lead__in=unlinked).values_list("lead_id", flat=True))
-    unlinked = [lead for lead in unlinked if lead.pk not in linked]
+    if earlier := [lead.pk for lead in unlinked if lead.pk not in created]:
+        linked = set(AccountLead.objects.filter(lead__in=earlier).values_list("lead_id", flat=True))
+        unlinked = [lead for lead in unlinked if lead.pk not in linked]
     domains = {
         lead.company_domain
         for lead in unlinked
