@@ -12,6 +12,7 @@ from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
 from leadflow.capture.api_channels import public as channels_public_router
 from leadflow.capture.api_channels import router as channels_router
+from leadflow.hygiene.api import router as hygiene_router
 from leadflow.leads.api import router as leads_router
 from leadflow.nurture.api import router as nurture_router
 from leadflow.routing.api import router as routing_router
@@ -52,6 +53,7 @@ api.add_router("", routing_router)
 api.add_router("", channels_public_router)
 api.add_router("", channels_router)
 api.add_router("", nurture_router)
+api.add_router("", hygiene_router)
 
 
 @api.get("/ping", auth=None, tags=["health"], summary="Liveness check")

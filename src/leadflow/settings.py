@@ -152,6 +152,8 @@ LEADFLOW_MAX_BODY_BYTES = int(os.environ.get("LEADFLOW_MAX_BODY_BYTES", str(256 
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
 # Region used to read phone numbers written without a country prefix.
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
+# Duplicate detection: a JSON matching configuration (fields, blocking, weights, thresholds), or built-in.
+LEADFLOW_MATCHING_CONFIG = os.environ.get("LEADFLOW_MATCHING_CONFIG", "")
 # Hours a new owner has for the first contact before the follow-up is due.
 LEADFLOW_FIRST_CONTACT_HOURS = float(os.environ.get("LEADFLOW_FIRST_CONTACT_HOURS", "1"))
 # Leads from this score up are "hot" in the inbox and the lead list.

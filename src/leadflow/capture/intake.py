@@ -28,6 +28,8 @@ from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
 from leadflow.capture.parse import ParsedSubmission, parse_submission
 from leadflow.core.db import bulk_update_fast
+from leadflow.hygiene import services as hygiene
+from leadflow.hygiene.matching import is_placeholder
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
 from leadflow.leads.models import (
     Activity,
@@ -81,6 +83,7 @@ class IntakeItem:
     group: "_Group | None" = None
     changes: dict[str, list[Any]] = field(default_factory=dict)
     touch: Touch | None = None
+    suspect: "hygiene.Suspect | None" = None  # a possible duplicate, queued for review after upsert
 
     def note(self, step: str, status: str, summary: str, ms: float, **detail: Any) -> None:
         entry = {"step": step, "status": status, "summary": summary, "ms": round(ms, 3)}
@@ -136,6 +139,7 @@ class IntakeFlow:
         if valid:
             self._identify(valid)
             self._upsert(valid)
+            self._after_upsert_hygiene(valid)
             self._domain_steps(valid)
             self._flush(valid)
         bulk_update_fast(
@@ -202,9 +206,72 @@ class IntakeFlow:
                     notes.append(("new", "No existing lead matched: a new lead will be created.", conflicts))
                 else:
                     notes.append(("matched", f"Matched an existing lead by {matched_by[0]}.", conflicts))
+            self._fuzzy_identify(items, notes, existing)
         for item, (status, summary, conflicts) in zip(items, notes, strict=True):
             detail = {"conflicts": conflicts} if conflicts else {}
             item.note("identify", status, summary, elapsed() / len(items), **detail)
+
+    def _fuzzy_identify(
+        self, items: list[IntakeItem], notes: list[tuple[str, str, list[str]]], existing: dict[int, _Group]
+    ) -> None:
+        """Items about to create a lead are checked against similar leads (hygiene's engine, indexed
+        blocking keys): above the auto-merge threshold they join that lead, above the review threshold
+        the pair is queued for review once the lead exists."""
+        fresh = [
+            i for i, item in enumerate(items) if item.group is not None and item.group.existing_id is None
+        ]
+        if not fresh:
+            return
+        parsed = [items[i].parsed for i in fresh]
+        records = [hygiene.lead_record({**p.values, "custom": p.custom}) for p in parsed if p is not None]
+        auto_merge = hygiene.matching_config().auto_merge
+        for i, suspect in zip(fresh, hygiene.records_suspects(records=records), strict=True):
+            item, group = items[i], items[i].group
+            if suspect is None or group is None:
+                continue
+            conflicts = notes[i][2]
+            if suspect.probability >= auto_merge and group.existing_id is None:
+                target = existing.get(suspect.lead_id)
+                if target is None:
+                    group.existing_id = suspect.lead_id
+                    existing[suspect.lead_id] = group
+                elif target is not group:
+                    target.items += group.items
+                    target.new_identities += group.new_identities
+                    for moved in group.items:
+                        moved.group = target
+                    group.items, group.new_identities = [], []
+                summary = (
+                    f"Matched existing lead {suspect.lead_id} as a duplicate "
+                    f"(probability {suspect.probability:.3f}: {suspect.reasons})."
+                )
+                notes[i] = ("matched", summary, conflicts)
+            elif suspect.probability < auto_merge:
+                item.suspect = suspect
+                summary = (
+                    f"{notes[i][1]} Possible duplicate of lead {suspect.lead_id} "
+                    f"(probability {suspect.probability:.3f}: {suspect.reasons}): queued for review."
+                )
+                notes[i] = (notes[i][0], summary, conflicts)
+
+    def _after_upsert_hygiene(self, items: list[IntakeItem]) -> None:
+        """Queues possible duplicates, refreshes blocking keys, links leads to their accounts."""
+        leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
+        for item in items:
+            if item.suspect is not None and item.lead is not None and item.lead.pk != item.suspect.lead_id:
+                hygiene.candidate_record(
+                    lead_id=item.lead.pk,
+                    other_id=item.suspect.lead_id,
+                    suspect=item.suspect,
+                    found_by="capture",
+                )
+        new_ids = {item.lead.pk for item in items if item.lead and item.submission.outcome == Outcome.CREATED}
+        hygiene.leads_keys_refresh(leads=leads, new_ids=new_ids)
+        linked = hygiene.leads_link_accounts(leads=leads, new_ids=new_ids)
+        for item in items:
+            if item.lead is not None and item.lead.pk in linked:
+                entry = next(e for e in item.submission.trace if e["step"] == "identify")
+                entry["summary"] += " " + linked[item.lead.pk]
 
     def _identity_keys(self, item: IntakeItem) -> list[tuple[str, str]]:
         """Identity keys in matching priority: external id, then email, then phone."""
@@ -214,9 +281,10 @@ class IntakeFlow:
         if parsed.external_id:
             scope = item.submission.source_id or item.submission.channel
             keys.append((IdentityKind.EXTERNAL_ID.value, f"{scope}:{parsed.external_id}"))
-        if email := parsed.values.get("email_normalized"):
+        # Placeholder addresses and numbers (test@test.com, 0000000) identify nobody.
+        if (email := parsed.values.get("email_normalized")) and not is_placeholder(email):
             keys.append((IdentityKind.EMAIL.value, email))
-        if phone := parsed.values.get("phone_e164"):
+        if (phone := parsed.values.get("phone_e164")) and not is_placeholder(phone):
             keys.append((IdentityKind.PHONE.value, phone))
         return keys
 

@@ -16,6 +16,7 @@ from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import custom_field_specs, lead_get
+from leadflow.pipeline.models import Account
 from leadflow.routing import engine
 from leadflow.routing.models import (
     Notification,
@@ -105,14 +106,21 @@ def source_names(source_ids: Iterable[int | None]) -> dict[int, str]:
     return {pk: names[pk] for pk in source_ids if pk is not None and pk in names}
 
 
-def account_owners(*, leads: list[Lead]) -> dict[str, int]:
-    """Company domain → owner of the oldest other owned lead on it (free-mail domains never match)."""
+def account_owners(*, leads: list[Lead], inferred: bool = True) -> dict[str, int]:
+    """Company domain → owner of its account (pipeline.Account), else, when ``inferred``, the owner of the
+    oldest other owned lead on it (free-mail domains never match)."""
     domains = {
         lead.company_domain for lead in leads if lead.company_domain and not is_free_mail(lead.company_domain)
     }
     if not domains:
         return {}
-    owners: dict[str, int] = {}
+    owners: dict[str, int] = dict(
+        Account.objects.filter(domain__in=domains, owner__isnull=False, owner__is_active=True)
+        .order_by("-id")
+        .values_list("domain", "owner_id")
+    )
+    if not inferred:
+        return owners
     rows = (
         Lead.objects.filter(company_domain__in=domains, owner__isnull=False, owner__is_active=True)
         .exclude(pk__in=[lead.pk for lead in leads if lead.pk])
@@ -312,7 +320,7 @@ def routing_plan(
         records = [lead_record(lead, source_name=names.get(lead.source_id or 0, "")) for lead in leads]
     plans = teams_plans()
     default_team_id = next((plan.id for plan in plans.values() if plan.is_default), None)
-    account = account_owners(leads=leads) if settings.account_matching else {}
+    account = account_owners(leads=leads, inferred=settings.account_matching)
     starts: set[int | None] = set()
     user_ids: set[int] = set(account.values())
     matches = [engine.match_rule(rules, record) for record in records]

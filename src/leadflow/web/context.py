@@ -22,6 +22,7 @@ class NavItem:
 NAVIGATION: list[tuple[str, str, set[str] | None]] = [
     ("Inbox", "web:home", None),
     ("Leads", "web:lead_list", None),
+    ("Duplicates", "web:duplicate_queue", None),
     ("Dashboard", "web:dashboard", {Role.MANAGER, Role.MARKETING, Role.ADMIN}),
     ("Scoring", "web:scoring_rules", {Role.MARKETING, Role.ADMIN}),
     ("Routing", "web:routing_rules", {Role.MANAGER, Role.ADMIN}),

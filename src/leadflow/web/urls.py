@@ -4,6 +4,7 @@ from django.urls import path, reverse_lazy
 from leadflow.web import (
     dashboard_views,
     forms_views,
+    hygiene_views,
     lead_detail_views,
     leads_views,
     notifications_views,
@@ -53,4 +54,5 @@ urlpatterns = [
     *forms_views.urlpatterns,
     *nurture_views.urlpatterns,
     *notifications_views.urlpatterns,
+    *hygiene_views.urlpatterns,
 ]
