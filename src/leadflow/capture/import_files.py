@@ -76,20 +76,35 @@ def detect_encoding(sample: bytes) -> str:
             return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample).best()
-    return best.encoding if best is not None else "cp1252"
+    matches = list(from_bytes(sample))
+    if not matches:
+        return "cp1252"
+    best = matches[0]
+    # Ties are common on short samples; the Windows Western code page is the likeliest of equals.
+    for match in matches:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos and match.coherence >= best.coherence:
+            return "cp1252"
+    return best.encoding
 
 
 def detect_delimiter(text: str) -> str:
-    lines = [line for line in text.splitlines()[:20] if line.strip()]
-    if not lines:
-        return ","
-    try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        counts = {d: lines[0].count(d) for d in DELIMITERS}
-        best = max(counts, key=lambda d: counts[d])
-        return best if counts[best] else ","
+    """The delimiter that splits the sample's records into the most consistent, widest rows."""
+    sample = text[: SAMPLE_BYTES // 2]
+    if "\n" in sample.rstrip("\r\n"):
+        sample = sample[: sample.rstrip("\r\n").rfind("\n")]  # drop a record cut by the sample's end
+    best, best_score = ",", (0.0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            records = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r][:50]
+        except csv.Error:
+            continue
+        if not records or len(records[0]) < 2:
+            continue
+        width = len(records[0])
+        score = (sum(len(r) == width for r in records) / len(records), width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
 
 
 def _unique_headers(raw: list[str]) -> list[str]:
@@ -136,6 +151,7 @@ def _rows_from_cells(records: Iterator[list[Any]], shape: FileShape, first_numbe
             if extra:
                 problem = f"The row has {len(values)} cells but the header has {width}."
             values = values[:width]
+        values += [""] * (width - len(values))
         yield ImportRow(number, dict(zip(shape.headers, values, strict=False)), problem)
 
 
