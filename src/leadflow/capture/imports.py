@@ -309,10 +309,12 @@ def import_execute(*, import_id: int, on_progress: Callable[[Import], None] | No
         )
         progress(result)
     except Exception as err:
+        _release_invalid_rows(imp)
         imp.status, imp.summary = ImportStatus.FAILED, f"Stopped: {type(err).__name__}: {err}"[:2000]
         imp.finished_at = timezone.now()
         imp.save(update_fields=["status", "summary", "finished_at"])
         raise
+    _release_invalid_rows(imp)
     imp.status, imp.finished_at = ImportStatus.DONE, timezone.now()
     imp.summary = (
         f"{imp.created} new, {imp.updated} updated, {imp.invalid} invalid (kept, see the error report), "
@@ -320,6 +322,13 @@ def import_execute(*, import_id: int, on_progress: Callable[[Import], None] | No
     )
     imp.save(update_fields=["status", "finished_at", "summary"])
     return imp
+
+
+def _release_invalid_rows(imp: Import) -> None:
+    """Invalid rows keep no key: running the file again reports them again (and still changes nothing)."""
+    Submission.objects.filter(
+        import_run=imp, status=SubmissionStatus.QUARANTINED, idempotency_key__isnull=False
+    ).update(idempotency_key=None)
 
 
 def import_error_rows(*, imp: Import) -> Iterator[tuple[int, dict[str, str], int]]:
@@ -395,6 +404,8 @@ def import_undo(*, imp: Import, actor: User | None) -> UndoResult:
             for name, (old, _new) in changes.get(submission.pk, {}).items():
                 reverted[name] = old
         _revert(lead, reverted)
+        # Identities the import added (an external id, a new email or phone) carry its time.
+        LeadIdentity.objects.filter(lead=lead, created_at__in={s.processed_at for s in submissions}).delete()
         lead.updated_at = now
         to_save.append(lead)
         notes.append(
@@ -420,7 +431,7 @@ def import_undo(*, imp: Import, actor: User | None) -> UndoResult:
 
 
 def _revert(lead: Lead, values: dict[str, Any]) -> None:
-    """Puts back the values an import replaced; new email/phone identities it added go too."""
+    """Puts back the values an import replaced."""
     for name, old in values.items():
         if name == "source":
             lead.source_id = old
@@ -437,7 +448,4 @@ def _revert(lead: Lead, values: dict[str, Any]) -> None:
             else:
                 lead.extra[key] = old
         elif name in (*STANDARD_FIELDS, "email_normalized", "phone_e164"):
-            kind = {"email_normalized": IdentityKind.EMAIL, "phone_e164": IdentityKind.PHONE}.get(name)
-            if kind is not None and getattr(lead, name) and getattr(lead, name) != old:
-                LeadIdentity.objects.filter(lead=lead, kind=kind, value=getattr(lead, name)).delete()
             setattr(lead, name, old if old is not None or name == "annual_revenue" else "")

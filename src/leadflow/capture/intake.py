@@ -241,6 +241,8 @@ class IntakeFlow:
                     item.lead = group.lead
                     item.changes = self._apply(item, group.lead)
             Lead.objects.bulk_create(new_leads)
+            for lead in new_leads:  # auto_now stamped its own time; the flow's time is the lead's version
+                lead.updated_at = self.now
             new_ids = {lead.pk for lead in new_leads}
             LeadIdentity.objects.bulk_create(
                 [
