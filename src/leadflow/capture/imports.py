@@ -92,7 +92,7 @@ def import_create(
     )
     custom_keys = list(custom_field_specs())
     if mapping is None:
-        saved = next((m for m in ImportMapping.objects.all() if list(m.columns) == shape.headers), None)
+        saved = next((m for m in ImportMapping.objects.all() if sorted(m.columns) == sorted(shape.headers)), None)
         mapping = saved.columns if saved else suggest_mapping(shape.headers, custom_keys)
     errors = validate_mapping(mapping, custom_keys)
     if errors:
