@@ -10,6 +10,7 @@ from ninja import NinjaAPI, Schema
 
 from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
+from leadflow.capture.files_api import router as capture_files_router
 from leadflow.leads.api import router as leads_router
 from leadflow.routing.api import router as routing_router
 from leadflow.scoring.api import router as scoring_router
@@ -42,6 +43,7 @@ api = LeadflowAPI(
     urls_namespace="api-v1",
 )
 api.add_router("", capture_router)
+api.add_router("", capture_files_router)
 api.add_router("", leads_router)
 api.add_router("", tracking_router)
 api.add_router("", scoring_router)

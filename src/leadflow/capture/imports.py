@@ -126,6 +126,11 @@ def import_set_mapping(*, imp: Import, mapping: dict[str, str], save_as: str = "
     return imp
 
 
+def _column_mapping(imp: Import) -> dict[str, str]:
+    """The mapping in the file's column order (PostgreSQL's jsonb does not keep key order)."""
+    return {header: imp.mapping.get(header, "") for header in imp.headers}
+
+
 def _rows(imp: Import) -> Iterator[ImportRow]:
     with Path(imp.path).open("rb") as file:
         _, rows = read_rows(file, name=imp.file_name)
@@ -140,7 +145,7 @@ class PreviewRow:
 
 
 def _parse(row: ImportRow, imp: Import, specs: dict[str, Any]) -> tuple[dict[str, Any], ParsedSubmission]:
-    payload = row_payload(row.cells, imp.mapping)
+    payload = row_payload(row.cells, _column_mapping(imp))
     parsed = parse_submission(payload, custom_fields=specs, default_region=settings.LEADFLOW_DEFAULT_REGION)
     if row.problem:
         parsed.errors = {"row": row.problem, **parsed.errors}
@@ -259,6 +264,7 @@ def import_execute(*, import_id: int, on_progress: Callable[[Import], None] | No
     imp.processed_rows = imp.created = imp.updated = imp.invalid = imp.unchanged = 0
     imp.save()
     unreadable: list[Submission] = []
+    mapping = _column_mapping(imp)
 
     def items() -> Iterator[BulkItem]:
         for row in _rows(imp):
@@ -277,7 +283,7 @@ def import_execute(*, import_id: int, on_progress: Callable[[Import], None] | No
                     )
                 )
                 continue
-            payload = row_payload(row.cells, imp.mapping)
+            payload = row_payload(row.cells, mapping)
             yield BulkItem(payload, idempotency_key=_row_key(imp, payload), import_row=row.number)
 
     def progress(result: BulkResult) -> None:
