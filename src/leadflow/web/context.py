@@ -23,6 +23,7 @@ NAVIGATION: list[tuple[str, str, set[str] | None]] = [
     ("Dashboard", "web:dashboard", {Role.MANAGER, Role.MARKETING, Role.ADMIN}),
     ("Scoring", "web:scoring_rules", {Role.MARKETING, Role.ADMIN}),
     ("Routing", "web:routing_rules", {Role.MANAGER, Role.ADMIN}),
+    ("Imports", "web:import_list", {Role.MANAGER, Role.MARKETING, Role.ADMIN}),
     ("Users", "web:user_list", {Role.ADMIN}),
     ("Settings", "admin:index", {Role.ADMIN}),
 ]

@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 
 from leadflow.web import (
     dashboard_views,
+    imports_views,
     lead_detail_views,
     leads_views,
     routing_views,
@@ -45,4 +46,5 @@ urlpatterns = [
     *users_views.urlpatterns,
     *scoring_views.urlpatterns,
     *routing_views.urlpatterns,
+    *imports_views.urlpatterns,
 ]
