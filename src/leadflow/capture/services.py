@@ -14,6 +14,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
+from leadflow.core.db import bulk_insert
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
 from leadflow.leads.models import (
@@ -243,7 +244,7 @@ def _capture_batch(
         return
     start = time.perf_counter()
     now = timezone.now()
-    submissions = Submission.objects.bulk_create(
+    submissions = bulk_insert(
         [
             Submission(
                 channel=channel,
