@@ -114,9 +114,10 @@ def _copy(path: Path) -> float:
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE bench_raw_copy ({columns})")
         start = time.perf_counter()
-        with path.open("rb") as file, cursor.cursor.copy(
-            "COPY bench_raw_copy FROM STDIN (FORMAT csv, HEADER true)"
-        ) as copy:
+        with (
+            path.open("rb") as file,
+            cursor.cursor.copy("COPY bench_raw_copy FROM STDIN (FORMAT csv, HEADER true)") as copy,
+        ):
             while chunk := file.read(1 << 20):
                 copy.write(chunk)
         elapsed = time.perf_counter() - start
@@ -127,9 +128,10 @@ def _copy(path: Path) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    with fresh_database("postgres", pg_admin_url=args.pg_admin_url) as overrides, tempfile.TemporaryDirectory(
-        prefix="leadflow-import-bench-"
-    ) as tmp:
+    with (
+        fresh_database("postgres", pg_admin_url=args.pg_admin_url) as overrides,
+        tempfile.TemporaryDirectory(prefix="leadflow-import-bench-") as tmp,
+    ):
         os.environ.update(overrides)
         os.environ["DJANGO_SETTINGS_MODULE"] = "leadflow.settings"
         import django
@@ -147,8 +149,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             expected = write_csv(path, rows=args.rows, existing=existing, invalid_share=args.invalid_share)
             generate_s = time.perf_counter() - start
-            print(f"seeded {existing} leads in {seed_s:.1f} s; wrote {path.stat().st_size / 1e6:.0f} MB CSV in "
-                  f"{generate_s:.1f} s", file=sys.stderr)  # fmt: skip
+            size_mb = path.stat().st_size / 1e6
+            print(f"seeded {existing} leads in {seed_s:.1f} s", file=sys.stderr)
+            print(f"wrote {size_mb:.0f} MB CSV in {generate_s:.1f} s", file=sys.stderr)
             return _measure(args, path, expected, existing, seed_s)
         finally:
             connections.close_all()
@@ -203,7 +206,9 @@ def _measure(
     copy_s = _copy(path)
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(
+            45
+        )
         print(out.getvalue(), file=sys.stderr)
     leads = Lead.objects.count()
     return {
@@ -211,7 +216,8 @@ def _measure(
         "expected": expected,
         "counts": {"created": imp.created, "updated": imp.updated, "invalid": imp.invalid},
         "leads_after": leads,
-        "correct": (imp.created, imp.updated, imp.invalid) == (expected["new"], expected["existing"], expected["invalid"])
+        "correct": (imp.created, imp.updated, imp.invalid)
+        == (expected["new"], expected["existing"], expected["invalid"])
         and leads == existing + expected["new"],
         "seed_s": round(seed_s, 2),
         "import_s": round(import_s, 2),
@@ -230,22 +236,35 @@ def report(result: dict[str, Any]) -> None:
             ["measure", "value"],
             [
                 ["rows", f"{result['rows']:,}"],
-                ["expected new / existing / invalid", " / ".join(f"{v:,}" for v in result["expected"].values())],
-                ["imported created / updated / invalid", " / ".join(f"{v:,}" for v in result["counts"].values())],
+                [
+                    "expected new / existing / invalid",
+                    " / ".join(f"{v:,}" for v in result["expected"].values()),
+                ],
+                [
+                    "imported created / updated / invalid",
+                    " / ".join(f"{v:,}" for v in result["counts"].values()),
+                ],
                 ["result correct", result["correct"]],
                 ["import (full intake flow)", f"{result['import_s']} s, {result['rows_per_s']:,} rows/s"],
                 ["raw COPY of the same file", f"{result['copy_s']} s, {result['copy_rows_per_s']:,} rows/s"],
                 ["import time / COPY time", f"{result['ratio_to_copy']}×"],
-                ["peak RSS (process; before import)", f"{result['peak_rss_mb']} MB ({result['rss_before_mb']} MB)"],
+                [
+                    "peak RSS (process; before import)",
+                    f"{result['peak_rss_mb']} MB ({result['rss_before_mb']} MB)",
+                ],
             ],
         )
     )
-    print(f"\nthroughput ≥ {TARGET_ROWS_PER_S:,} rows/s: {verdict(result['rows_per_s'] >= TARGET_ROWS_PER_S)}")
+    print(
+        f"\nthroughput ≥ {TARGET_ROWS_PER_S:,} rows/s: {verdict(result['rows_per_s'] >= TARGET_ROWS_PER_S)}"
+    )
     print(f"peak memory ≤ {TARGET_PEAK_MB} MB: {verdict(result['peak_rss_mb'] <= TARGET_PEAK_MB)}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--existing-share", type=float, default=0.05, help="share of rows that match a lead")
     parser.add_argument("--invalid-share", type=float, default=0.01)

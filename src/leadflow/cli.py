@@ -8,7 +8,6 @@ import sys
 
 from django.core.management import execute_from_command_line
 
-
 # Command names with a dash, for Django commands whose module names need an underscore.
 ALIASES = {"ingest-email": "ingest_email", "import-errors": "import_errors"}
 

@@ -89,7 +89,11 @@ def test_new_sender_becomes_a_lead_of_the_routes_source(route: InboundRoute) -> 
     record = email_ingest(raw=FIRST, origin="test")
     assert record.outcome == EmailOutcome.LEAD and record.route == route
     lead = Lead.objects.get()
-    assert (lead.first_name, lead.last_name, lead.email_normalized) == ("Jane", "Doe", "jane.doe@acme.example")
+    assert (lead.first_name, lead.last_name, lead.email_normalized) == (
+        "Jane",
+        "Doe",
+        "jane.doe@acme.example",
+    )
     assert (lead.phone_e164, lead.company, lead.source) == ("+14155550142", "Acme Widgets GmbH", route.source)
     assert lead.extra["email_subject"] == "Pricing for 50 seats"
     assert lead.owner is not None  # routed by the intake flow

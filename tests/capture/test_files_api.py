@@ -27,7 +27,9 @@ def upload(client: Client, content: bytes = CSV, **extra: Any) -> Any:
     return client.post("/api/v1/imports", {"file": file, "source": "API list", **extra})
 
 
-def test_import_through_the_api(client: Client, sales_team: Team, django_capture_on_commit_callbacks: Any) -> None:
+def test_import_through_the_api(
+    client: Client, sales_team: Team, django_capture_on_commit_callbacks: Any
+) -> None:
     created = upload(client)
     assert created.status_code == 201, created.content
     body = created.json()
@@ -61,7 +63,9 @@ def test_import_api_validation(client: Client, sales_team: Team) -> None:
     assert bad_mapping.status_code == 422 and bad_mapping.json()["detail"][0]["loc"] == ["body", "file"]
     assert upload(client, mapping="[1]").status_code == 422
     assert client.get("/api/v1/imports/999").status_code == 404
-    read_only = Client(headers={"Authorization": f"Bearer {api_key_create(name='r', scopes=['read']).secret}"})
+    read_only = Client(
+        headers={"Authorization": f"Bearer {api_key_create(name='r', scopes=['read']).secret}"}
+    )
     assert upload(read_only).status_code == 403
     imp = upload(client).json()
     changed = client.put(

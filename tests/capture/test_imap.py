@@ -29,8 +29,19 @@ def imap_server() -> Iterator[int]:
     port = _free_port()
     binary = Path(sys.executable).parent / "pymap"
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--no-tls", "dict"]
-        + ["--demo-user", "leads", "--demo-password", "secret"],
+        [
+            str(binary),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-tls",
+            "dict",
+            "--demo-user",
+            "leads",
+            "--demo-password",
+            "secret",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -47,10 +58,14 @@ def imap_server() -> Iterator[int]:
         process.wait(timeout=10)
 
 
-def test_poll_turns_unseen_messages_into_leads_and_marks_them_seen(sales_team: Team, imap_server: int) -> None:
+def test_poll_turns_unseen_messages_into_leads_and_marks_them_seen(
+    sales_team: Team, imap_server: int
+) -> None:
     client = imaplib.IMAP4("127.0.0.1", imap_server)
     client.login("leads", "secret")
-    client.append("INBOX", None, None, b"From: Ivy <ivy@example.com>\r\nMessage-ID: <i1@x>\r\n\r\nCall me\r\n")
+    client.append(
+        "INBOX", None, None, b"From: Ivy <ivy@example.com>\r\nMessage-ID: <i1@x>\r\n\r\nCall me\r\n"
+    )
     client.append("INBOX", None, None, b"Subject: from nobody\r\n\r\n?\r\n")
     source = Source.objects.create(name="IMAP inbox", channel=Channel.EMAIL)
     route = InboundRoute.objects.create(
@@ -67,7 +82,9 @@ def test_poll_turns_unseen_messages_into_leads_and_marks_them_seen(sales_team: T
 
     assert (summary.leads, summary.activities, summary.rejected) == (1, 0, 1)
     assert Lead.objects.get().source == source
-    assert InboundEmail.objects.get(outcome=EmailOutcome.REJECTED).origin.startswith("imap:leads@ours.example:")
+    assert InboundEmail.objects.get(outcome=EmailOutcome.REJECTED).origin.startswith(
+        "imap:leads@ours.example:"
+    )
     client.select("INBOX")
     assert client.uid("SEARCH", "UNSEEN")[1] == [b""]  # nothing is fetched twice
     assert route_poll(route_id=route.pk).leads == 0

@@ -83,7 +83,11 @@ def test_xlsx_rows_with_numbers_and_dates() -> None:
     shape, rows = rows_of(buffer.getvalue(), name="export.bin")
     assert shape.startswith("xlsx")
     assert rows == [
-        (2, {"Email": "a@example.com", "Phone": "4155550142", "Since": "2024-05-01", "Revenue": "1500000"}, ""),
+        (
+            2,
+            {"Email": "a@example.com", "Phone": "4155550142", "Since": "2024-05-01", "Revenue": "1500000"},
+            "",
+        ),
         (4, {"Email": "b@example.com", "Phone": "+44 20 7946 0958", "Since": "", "Revenue": "12.5"}, ""),
     ]
 
@@ -137,8 +141,24 @@ def test_vcard_3_and_4() -> None:
 
 EXPORT_HEADERS = {
     "Salesforce": (
-        ["Lead ID", "First Name", "Last Name", "Title", "Company", "Email", "Phone", "Mobile", "Lead Source"]
-        + ["City", "State/Province", "Country", "Industry", "Annual Revenue", "No. of Employees", "Website"],
+        [
+            "Lead ID",
+            "First Name",
+            "Last Name",
+            "Title",
+            "Company",
+            "Email",
+            "Phone",
+            "Mobile",
+            "Lead Source",
+            "City",
+            "State/Province",
+            "Country",
+            "Industry",
+            "Annual Revenue",
+            "No. of Employees",
+            "Website",
+        ],
         {
             "Lead ID": "external_id",
             "Title": "job_title",
@@ -149,8 +169,21 @@ EXPORT_HEADERS = {
         },
     ),
     "HubSpot": (
-        ["Record ID", "First Name", "Last Name", "Email", "Phone Number", "Company Name", "Job Title"]
-        + ["Website URL", "City", "State/Region", "Country/Region", "Original Source", "Number of Employees"],
+        [
+            "Record ID",
+            "First Name",
+            "Last Name",
+            "Email",
+            "Phone Number",
+            "Company Name",
+            "Job Title",
+            "Website URL",
+            "City",
+            "State/Region",
+            "Country/Region",
+            "Original Source",
+            "Number of Employees",
+        ],
         {
             "Record ID": "external_id",
             "Phone Number": "phone",
@@ -161,8 +194,14 @@ EXPORT_HEADERS = {
         },
     ),
     "Pipedrive": (
-        ["Person - Name", "Person - Email - Work", "Person - Phone - Mobile", "Person - Organization"]
-        + ["Person - Job title", "Person - ID"],
+        [
+            "Person - Name",
+            "Person - Email - Work",
+            "Person - Phone - Mobile",
+            "Person - Organization",
+            "Person - Job title",
+            "Person - ID",
+        ],
         {
             "Person - Name": "full_name",
             "Person - Email - Work": "email",
@@ -173,8 +212,22 @@ EXPORT_HEADERS = {
         },
     ),
     "Zoho": (
-        ["Record Id", "First Name", "Last Name", "Email", "Phone", "Company", "Designation", "Lead Source"]
-        + ["City", "State", "Zip Code", "Country", "No of Employees", "Annual Revenue"],
+        [
+            "Record Id",
+            "First Name",
+            "Last Name",
+            "Email",
+            "Phone",
+            "Company",
+            "Designation",
+            "Lead Source",
+            "City",
+            "State",
+            "Zip Code",
+            "Country",
+            "No of Employees",
+            "Annual Revenue",
+        ],
         {"Designation": "job_title", "State": "region", "Zip Code": "", "No of Employees": "company_size"},
     ),
     "Mailchimp": (
@@ -203,16 +256,21 @@ def test_custom_field_headers_map_to_custom_and_fall_back_columns() -> None:
         "Favourite colour": "custom.favourite_colour",
         "Lead score": "",
     }
-    payload = row_payload(
-        {"Email": "", "Work Email": "w@example.com", "Favourite colour": "green"}, mapping
-    )
+    payload = row_payload({"Email": "", "Work Email": "w@example.com", "Favourite colour": "green"}, mapping)
     assert payload == {"email": "w@example.com", "custom": {"favourite_colour": "green"}}
 
 
 def test_full_name_extra_and_unknown_targets() -> None:
     mapping = {"Name": "full_name", "Notes": "extra", "email": "extra", "Ignored": ""}
-    payload = row_payload({"Name": "Lovelace, Ada", "Notes": "met at fair", "email": "x", "Ignored": "z"}, mapping)
-    assert payload == {"first_name": "Ada", "last_name": "Lovelace", "Notes": "met at fair", "column:email": "x"}
+    payload = row_payload(
+        {"Name": "Lovelace, Ada", "Notes": "met at fair", "email": "x", "Ignored": "z"}, mapping
+    )
+    assert payload == {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "Notes": "met at fair",
+        "column:email": "x",
+    }
     assert validate_mapping({"A": "no_such_field"}) == {"A": "Unknown target 'no_such_field'."}
 
 
@@ -236,7 +294,7 @@ def test_any_csv_reads_back_every_non_blank_row(
     writer = csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL)
     writer.writerow(headers)
     writer.writerows(rows)
-    shape, read = read_rows(io.BytesIO(out.getvalue().encode(encoding)), name="x.csv")
+    _, read = read_rows(io.BytesIO(out.getvalue().encode(encoding)), name="x.csv")
     got = list(read)
     expected = [r for r in rows if any(c.strip() for c in r)]
     assert len(got) == len(expected)
@@ -259,7 +317,9 @@ def test_random_bytes_never_crash_a_reader_except_as_file_error(data: bytes, nam
     headers=st.lists(st.text(max_size=25), max_size=12),
     cells=st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=8),
 )
-def test_mapper_always_gives_valid_targets_and_a_flat_payload(headers: list[str], cells: dict[str, str]) -> None:
+def test_mapper_always_gives_valid_targets_and_a_flat_payload(
+    headers: list[str], cells: dict[str, str]
+) -> None:
     mapping = suggest_mapping(headers)
     assert set(mapping.values()) <= set(mapping_targets())
     assert not validate_mapping(mapping)

@@ -141,7 +141,9 @@ def test_saved_mapping_is_reused_for_the_same_headers(sales_team: Team) -> None:
     content = "E-Mail-Adresse,Firma\nx@example.com,Acme\n"
     imp = make_import(content)
     assert imp.mapping == {"E-Mail-Adresse": "", "Firma": "company"}
-    import_set_mapping(imp=imp, mapping={"E-Mail-Adresse": "email", "Firma": "company"}, save_as="DE", actor=None)
+    import_set_mapping(
+        imp=imp, mapping={"E-Mail-Adresse": "email", "Firma": "company"}, save_as="DE", actor=None
+    )
     assert ImportMapping.objects.get(name="DE").columns == {"E-Mail-Adresse": "email", "Firma": "company"}
     assert make_import(content).mapping["E-Mail-Adresse"] == "email"
 
@@ -177,7 +179,9 @@ def test_cli_import_with_mapping_file_and_dry_run(
 def test_vcard_and_xlsx_files_import(sales_team: Team) -> None:
     from openpyxl import Workbook
 
-    vcf = "BEGIN:VCARD\nVERSION:4.0\nFN:Grace Hopper\nN:Hopper;Grace;;;\nEMAIL:grace@navy.example\nEND:VCARD\n"
+    vcf = (
+        "BEGIN:VCARD\nVERSION:4.0\nFN:Grace Hopper\nN:Hopper;Grace;;;\nEMAIL:grace@navy.example\nEND:VCARD\n"
+    )
     imp = import_execute(import_id=make_import(vcf, name="scan.vcf").pk)
     assert counts(imp) == (1, 0, 0, 0)
     book = Workbook()

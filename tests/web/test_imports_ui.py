@@ -14,7 +14,10 @@ from tests.web.conftest import Org
 
 pytestmark = pytest.mark.django_db
 
-CSV = "E-Mail-Adresse;Vorname;Firma\nneu@example.com;Nina;Neu AG\nannlead@example.com;Ann;Acme Two\nkaputt;X;Y\n"
+CSV = (
+    "E-Mail-Adresse;Vorname;Firma\n"
+    "neu@example.com;Nina;Neu AG\nannlead@example.com;Ann;Acme Two\nkaputt;X;Y\n"
+)
 
 
 def signed_in(user: Any) -> Client:

@@ -111,7 +111,9 @@ def _ingest_parsed(record: InboundEmail, parsed: ParsedEmail, actor: User | None
         errors = "; ".join(f"{k}: {v}" for k, v in result.submission.errors.items())
         return _reject(record, f"Not a valid lead ({errors}); submission {result.submission.pk} kept.")
     record.outcome, record.lead = EmailOutcome.LEAD, result.lead
-    record.reason = f"{'Created' if result.created else 'Updated'} lead {result.lead.pk if result.lead else '?'}."
+    record.reason = (
+        f"{'Created' if result.created else 'Updated'} lead {result.lead.pk if result.lead else '?'}."
+    )
     record.save()
     return record
 
@@ -133,7 +135,9 @@ def _known_lead(parsed: ParsedEmail) -> tuple[Lead | None, str]:
         return None, ""
     if normalized:
         identity = (
-            LeadIdentity.objects.filter(kind=IdentityKind.EMAIL, value=normalized).select_related("lead").first()
+            LeadIdentity.objects.filter(kind=IdentityKind.EMAIL, value=normalized)
+            .select_related("lead")
+            .first()
         )
         if identity is not None:
             return identity.lead, "sender is a known lead"
@@ -198,10 +202,10 @@ def route_poll(*, route_id: int) -> IngestSummary:
         client.login(route.imap_user, route.imap_password)
         client.select(route.imap_folder)
         _, data = client.uid("SEARCH", "UNSEEN")
-        for uid in (data[0] or b"").split():
+        for uid in (data[0] or b"").decode().split():
             _, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")
             raw = next((part[1] for part in fetched if isinstance(part, tuple)), b"")
-            summary.add(email_ingest(raw=raw, route=route, origin=f"imap:{route.address}:{uid.decode()}"))
+            summary.add(email_ingest(raw=raw, route=route, origin=f"imap:{route.address}:{uid}"))
             client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
     route.last_polled_at = timezone.now()
     route.save(update_fields=["last_polled_at"])
@@ -212,7 +216,9 @@ def routes_poll_enqueue() -> int:
     """Queues a poll of every active IMAP route (called by `leadflow ingest-email --poll` / the worker)."""
     from leadflow.capture.tasks import inbound_poll_task
 
-    routes = list(InboundRoute.objects.filter(is_active=True).exclude(imap_host="").values_list("pk", flat=True))
+    routes = list(
+        InboundRoute.objects.filter(is_active=True).exclude(imap_host="").values_list("pk", flat=True)
+    )
     for route_id in routes:
         inbound_poll_task.enqueue(route_id)
     return len(routes)

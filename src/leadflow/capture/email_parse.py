@@ -142,8 +142,8 @@ def signature_details(signature: str, region: str) -> tuple[str, str, str]:
     except Exception:
         phone = ""
     company, title = "", ""
-    for line in signature.splitlines()[1:]:
-        line = line.strip(" -–|")
+    for raw_line in signature.splitlines()[1:]:
+        line = raw_line.strip(" -–|")
         if not line or "@" in line or any(ch.isdigit() for ch in line[:3]) or ":" in line:
             continue
         if found := TITLE_AT_COMPANY.match(line):
@@ -183,9 +183,9 @@ def parse_email(raw: bytes, *, default_region: str = "US") -> ParsedEmail:
         value = _header(message, header, parsed)
         parsed.recipients += [a.lower() for _, a in getaddresses([value]) if "@" in a]
     parsed.subject = _header(message, "Subject", parsed)[:500]
-    if auto := _header(message, "Auto-Submitted", parsed):
-        if auto.lower() != "no":
-            parsed.automatic = f"Auto-Submitted: {auto}"
+    auto = _header(message, "Auto-Submitted", parsed)
+    if auto and auto.lower() != "no":
+        parsed.automatic = f"Auto-Submitted: {auto}"
     if parsed.sender_address.lower().split("@")[0] in AUTOMATIC_SENDERS:
         parsed.automatic = f"Sent by {parsed.sender_address}"
     parsed.body, parsed.signature = _newest_reply(_body_text(message, parsed))

@@ -116,8 +116,12 @@ def create_import(
             raise unprocessable({"mapping": "mapping must be a JSON object {header: target}."})
     if not source.strip():
         raise unprocessable({"source": "Name the source of these leads."})
+    if file.file is None:
+        raise unprocessable({"file": "Attach the file to import."})
     try:
-        imp = import_create(stream=file.file, file_name=file.name or "upload", source_name=source, mapping=columns)
+        imp = import_create(
+            stream=file.file, file_name=file.name or "upload", source_name=source, mapping=columns
+        )
     except (ImportError_, ImportFileError) as err:
         raise unprocessable({"file": str(err)}) from None
     if start:
@@ -134,7 +138,9 @@ def get_import(request: HttpRequest, import_id: int) -> dict[str, Any]:
 def set_mapping(request: HttpRequest, import_id: int, body: MappingIn) -> dict[str, Any]:
     imp = _import(request, import_id, ApiScope.WRITE)
     try:
-        imp = import_set_mapping(imp=imp, mapping=body.mapping, save_as=body.save_as, actor=principal(request).user)
+        imp = import_set_mapping(
+            imp=imp, mapping=body.mapping, save_as=body.save_as, actor=principal(request).user
+        )
     except ImportError_ as err:
         raise unprocessable({"mapping": str(err)}) from None
     return import_out(imp)
@@ -147,7 +153,9 @@ def preview(request: HttpRequest, import_id: int, limit: int = 20) -> list[dict[
     return [{"row": r.number, "payload": r.payload, "errors": r.errors} for r in rows]
 
 
-@router.post("/imports/{import_id}/dry-run", response=DryRunOut, summary="Count new, matching and invalid rows")
+@router.post(
+    "/imports/{import_id}/dry-run", response=DryRunOut, summary="Count new, matching and invalid rows"
+)
 def dry_run(request: HttpRequest, import_id: int) -> dict[str, Any]:
     result = import_dry_run(imp=_import(request, import_id, ApiScope.READ))
     return {
@@ -156,7 +164,9 @@ def dry_run(request: HttpRequest, import_id: int) -> dict[str, Any]:
     }
 
 
-@router.post("/imports/{import_id}/run", response={202: ImportOut}, summary="Run the import in the background")
+@router.post(
+    "/imports/{import_id}/run", response={202: ImportOut}, summary="Run the import in the background"
+)
 def run(request: HttpRequest, import_id: int) -> Status[dict[str, Any]]:
     imp = _import(request, import_id, ApiScope.WRITE)
     try:
@@ -216,7 +226,9 @@ def post_inbound_email(
     return inbound_out(record)
 
 
-@router.get("/inbound-emails", response=list[InboundEmailOut], summary="Inbound emails (the rejected log by default)")
+@router.get(
+    "/inbound-emails", response=list[InboundEmailOut], summary="Inbound emails (the rejected log by default)"
+)
 def list_inbound_emails(
     request: HttpRequest, outcome: EmailOutcome = EmailOutcome.REJECTED, limit: int = 50
 ) -> list[dict[str, Any]]:

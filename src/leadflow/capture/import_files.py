@@ -109,8 +109,8 @@ def detect_delimiter(text: str) -> str:
 
 def _unique_headers(raw: list[str]) -> list[str]:
     headers: list[str] = []
-    for index, name in enumerate(raw, start=1):
-        name = (name or "").strip() or f"Column {index}"
+    for index, raw_name in enumerate(raw, start=1):
+        name = (raw_name or "").strip() or f"Column {index}"
         candidate, n = name, 2
         while candidate in headers:
             candidate, n = f"{name} ({n})", n + 1
@@ -134,7 +134,9 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _rows_from_cells(records: Iterator[list[Any]], shape: FileShape, first_number: int) -> Iterator[ImportRow]:
+def _rows_from_cells(
+    records: Iterator[list[Any]], shape: FileShape, first_number: int
+) -> Iterator[ImportRow]:
     try:
         header = next(records)
     except StopIteration:

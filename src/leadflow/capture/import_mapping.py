@@ -201,14 +201,12 @@ def validate_mapping(mapping: Mapping[str, str], custom_keys: Iterable[str] = ()
     """Errors by header for targets that do not exist."""
     allowed = set(mapping_targets(custom_keys))
     return {
-        header: f"Unknown target {target!r}."
-        for header, target in mapping.items()
-        if target not in allowed
+        header: f"Unknown target {target!r}." for header, target in mapping.items() if target not in allowed
     }
 
 
 def split_full_name(full: str) -> tuple[str, str]:
-    """"Ada Lovelace" → ("Ada", "Lovelace"); "Lovelace, Ada" → ("Ada", "Lovelace")."""
+    """ "Ada Lovelace" → ("Ada", "Lovelace"); "Lovelace, Ada" → ("Ada", "Lovelace")."""
     full = " ".join(full.split())
     if "," in full:
         last, _, first = full.partition(",")

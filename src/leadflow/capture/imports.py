@@ -88,11 +88,14 @@ def import_create(
     with path.open("rb") as file:
         shape, _ = read_head(file, name=file_name, limit=1)
     source, _ = Source.objects.get_or_create(
-        name__iexact=source_name.strip(), defaults={"name": source_name.strip()[:100], "channel": Channel.IMPORT}
+        name__iexact=source_name.strip(),
+        defaults={"name": source_name.strip()[:100], "channel": Channel.IMPORT},
     )
     custom_keys = list(custom_field_specs())
     if mapping is None:
-        saved = next((m for m in ImportMapping.objects.all() if sorted(m.columns) == sorted(shape.headers)), None)
+        saved = next(
+            (m for m in ImportMapping.objects.all() if sorted(m.columns) == sorted(shape.headers)), None
+        )
         mapping = saved.columns if saved else suggest_mapping(shape.headers, custom_keys)
     errors = validate_mapping(mapping, custom_keys)
     if errors:
@@ -112,7 +115,9 @@ def import_create(
     )
 
 
-def import_set_mapping(*, imp: Import, mapping: dict[str, str], save_as: str = "", actor: User | None) -> Import:
+def import_set_mapping(
+    *, imp: Import, mapping: dict[str, str], save_as: str = "", actor: User | None
+) -> Import:
     """Corrects the column mapping; `save_as` also keeps it as a reusable ImportMapping."""
     errors = validate_mapping(mapping, custom_field_specs())
     if errors:
@@ -337,7 +342,7 @@ def _release_invalid_rows(imp: Import) -> None:
     ).update(idempotency_key=None)
 
 
-def import_error_rows(*, imp: Import) -> Iterator[tuple[int, dict[str, str], int]]:
+def import_error_rows(*, imp: Import) -> Iterator[tuple[int | None, dict[str, str], int]]:
     """(row number, errors by field, submission id) of every invalid row, by row number."""
     yield from (
         Submission.objects.filter(import_run=imp, status=SubmissionStatus.QUARANTINED)
@@ -431,7 +436,9 @@ def import_undo(*, imp: Import, actor: User | None) -> UndoResult:
     result.removed, result.reverted = len(to_delete), len(to_save)
     Submission.objects.filter(import_run=imp).update(idempotency_key=None)
     imp.status, imp.undone_at = ImportStatus.UNDONE, now
-    imp.summary += f" Undone: {result.removed} leads removed, {result.reverted} reverted, {len(result.kept)} kept."
+    imp.summary += (
+        f" Undone: {result.removed} leads removed, {result.reverted} reverted, {len(result.kept)} kept."
+    )
     imp.save(update_fields=["status", "undone_at", "summary"])
     return result
 

@@ -68,9 +68,10 @@ COPY_FROM_ROWS = 50
 
 def _copy_rows(cursor: Any, table: str, columns: Sequence[str], rows: Any) -> None:
     """COPY rows in; errors surface as Django's (IntegrityError …), as from cursor.execute."""
-    with cursor.db.wrap_database_errors, cursor.cursor.copy(
-        f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    ) as copy:
+    with (
+        cursor.db.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 
@@ -90,7 +91,7 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
-        return model._default_manager.bulk_create(objs)  # type: ignore[return-value]
+        return model._default_manager.bulk_create(objs)
     pk = meta.pk
     assert pk is not None
     fields = [f for f in meta.concrete_fields if f.column]
@@ -113,7 +114,9 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     return list(objs)
 
 
-def _update_by_copy(connection: Any, objs: Sequence[models.Model], columns: list[models.Field[Any, Any]]) -> int:
+def _update_by_copy(
+    connection: Any, objs: Sequence[models.Model], columns: list[models.Field[Any, Any]]
+) -> int:
     """PostgreSQL: the new values are COPied into a temporary table, then one UPDATE … FROM it."""
     meta = objs[0]._meta
     pk = meta.pk
@@ -128,10 +131,12 @@ def _update_by_copy(connection: Any, objs: Sequence[models.Model], columns: list
         cursor.execute(f"DROP TABLE IF EXISTS {temp}")
         cursor.execute(f"CREATE TEMPORARY TABLE {temp} ({definitions})")
         rows = (
-            [obj.pk, *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)] for obj in objs
+            [obj.pk, *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)]
+            for obj in objs
         )
         _copy_rows(cursor, temp, [quote(f.column) for f in [pk, *columns]], rows)
-        cursor.execute(f"UPDATE {table} SET {assignments} FROM {temp} AS v WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}")
+        key = quote(pk.column)
+        cursor.execute(f"UPDATE {table} SET {assignments} FROM {temp} AS v WHERE {table}.{key} = v.{key}")
         updated = cursor.rowcount
         cursor.execute(f"DROP TABLE {temp}")
     return int(updated)

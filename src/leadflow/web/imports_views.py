@@ -73,7 +73,9 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose a file and name the source of its leads.")
         return redirect("web:import_list")
     try:
-        imp = import_create(stream=upload, file_name=upload.name or "upload", source_name=source, actor=_user(request))
+        imp = import_create(
+            stream=upload, file_name=upload.name or "upload", source_name=source, actor=_user(request)
+        )
     except (ImportError_, ImportFileError) as err:
         messages.error(request, str(err))
         return redirect("web:import_list")
@@ -83,7 +85,10 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 @importer_required
 def import_detail(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = get_object_or_404(Import.objects.select_related("source"), pk=import_id)
-    context: dict[str, Any] = {"imp": imp, "editable": imp.status in (ImportStatus.UPLOADED, ImportStatus.FAILED)}
+    context: dict[str, Any] = {
+        "imp": imp,
+        "editable": imp.status in (ImportStatus.UPLOADED, ImportStatus.FAILED),
+    }
     if context["editable"]:
         targets = mapping_targets(custom_field_specs())
         context["columns"] = [(header, imp.mapping.get(header, "")) for header in imp.headers]
@@ -104,7 +109,9 @@ def import_mapping(request: HttpRequest, import_id: int) -> HttpResponse:
     else:
         mapping = {header: request.POST.get(f"map-{index}", "") for index, header in enumerate(imp.headers)}
     try:
-        import_set_mapping(imp=imp, mapping=mapping, save_as=request.POST.get("save_as", ""), actor=_user(request))
+        import_set_mapping(
+            imp=imp, mapping=mapping, save_as=request.POST.get("save_as", ""), actor=_user(request)
+        )
     except ImportError_ as err:
         messages.error(request, str(err))
     else:

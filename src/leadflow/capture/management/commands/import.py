@@ -22,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--mapping", help='JSON file {"header": "target"}; default: recognised from the headers.'
         )
-        parser.add_argument("--dry-run", action="store_true", help="Count new, matched and invalid rows only.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count new, matched and invalid rows only."
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, file: str, source: str, **options: Any) -> None:

@@ -29,8 +29,8 @@ class Command(BaseCommand):
             return
         if options["poll"]:
             total = IngestSummary()
-            for route_id in InboundRoute.objects.filter(is_active=True).exclude(imap_host="").values_list(
-                "pk", flat=True
+            for route_id in (
+                InboundRoute.objects.filter(is_active=True).exclude(imap_host="").values_list("pk", flat=True)
             ):
                 summary = route_poll(route_id=route_id)
                 total.leads += summary.leads
@@ -54,7 +54,8 @@ class Command(BaseCommand):
 
     def _report(self, summary: IngestSummary) -> None:
         self.stdout.write(
-            f"{summary.leads} lead(s), {summary.activities} timeline activit(ies), {summary.rejected} rejected."
+            f"{summary.leads} lead(s), {summary.activities} timeline activit(ies), "
+            f"{summary.rejected} rejected."
         )
         for reason in summary.reasons[:50]:
             self.stdout.write(f"  rejected {reason}")
