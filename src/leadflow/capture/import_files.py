@@ -88,11 +88,12 @@ def detect_encoding(sample: bytes) -> str:
 
 
 def detect_delimiter(text: str) -> str:
-    """The delimiter that splits the sample's records into the most consistent, widest rows."""
+    """The delimiter that splits the sample's records into the most consistent rows, without stray quotes,
+    and the widest."""
     sample = text[: SAMPLE_BYTES // 2]
-    if "\n" in sample.rstrip("\r\n"):
+    if len(text) > len(sample) and "\n" in sample.rstrip("\r\n"):
         sample = sample[: sample.rstrip("\r\n").rfind("\n")]  # drop a record cut by the sample's end
-    best, best_score = ",", (0.0, 0)
+    best, best_score = ",", (0.0, 0, 0)
     for delimiter in DELIMITERS:
         try:
             records = [r for r in csv.reader(io.StringIO(sample), delimiter=delimiter) if r][:50]
@@ -101,7 +102,10 @@ def detect_delimiter(text: str) -> str:
         if not records or len(records[0]) < 2:
             continue
         width = len(records[0])
-        score = (sum(len(r) == width for r in records) / len(records), width)
+        # Quote characters left inside cells mean the quoting was split by the wrong delimiter.
+        stray_quotes = sum('"' in cell for record in records for cell in record)
+        # Rows may be short (trailing empty cells left out), never longer than the header.
+        score = (sum(len(r) <= width for r in records) / len(records), -stray_quotes, width)
         if score > best_score:
             best, best_score = delimiter, score
     return best

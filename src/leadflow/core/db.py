@@ -77,6 +77,27 @@ def _copy_rows(cursor: Any, table: str, columns: Sequence[str], rows: Any) -> No
 
 
 M = TypeVar("M", bound=models.Model)
+# Fields whose Python value COPY writes as it is: Django's per-value conversion is skipped for them.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _db_values(
+    obj: models.Model, fields: Sequence[models.Field[Any, Any]], connection: Any, add: bool
+) -> list[Any]:
+    return [
+        getattr(obj, field.attname)
+        if isinstance(field, _PLAIN_FIELDS)
+        else field.get_db_prep_save(
+            field.pre_save(obj, add=add) if add else getattr(obj, field.attname), connection
+        )
+        for field in fields
+    ]
 
 
 def bulk_insert(objs: Sequence[M]) -> list[M]:
@@ -106,10 +127,7 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
             setattr(obj, pk.attname, new_id)
             obj._state.adding = False
             obj._state.db = connection.alias
-        rows = (
-            [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
-            for obj in objs
-        )
+        rows = (_db_values(obj, fields, connection, add=True) for obj in objs)
         _copy_rows(cursor, table, [quote(f.column) for f in fields], rows)
     return list(objs)
 
@@ -130,10 +148,7 @@ def _update_by_copy(
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {temp}")
         cursor.execute(f"CREATE TEMPORARY TABLE {temp} ({definitions})")
-        rows = (
-            [obj.pk, *(f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns)]
-            for obj in objs
-        )
+        rows = ([obj.pk, *_db_values(obj, columns, connection, add=False)] for obj in objs)
         _copy_rows(cursor, temp, [quote(f.column) for f in [pk, *columns]], rows)
         key = quote(pk.column)
         cursor.execute(f"UPDATE {table} SET {assignments} FROM {temp} AS v WHERE {table}.{key} = v.{key}")
