@@ -12,6 +12,7 @@ from leadflow.capture.api import LeadCaptureIn
 from leadflow.capture.api import router as capture_router
 from leadflow.capture.api_channels import public as channels_public_router
 from leadflow.capture.api_channels import router as channels_router
+from leadflow.capture.files_api import router as capture_files_router
 from leadflow.hygiene.api import router as hygiene_router
 from leadflow.leads.api import router as leads_router
 from leadflow.nurture.api import router as nurture_router
@@ -46,6 +47,7 @@ api = LeadflowAPI(
     urls_namespace="api-v1",
 )
 api.add_router("", capture_router)
+api.add_router("", capture_files_router)
 api.add_router("", leads_router)
 api.add_router("", tracking_router)
 api.add_router("", scoring_router)

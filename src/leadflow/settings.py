@@ -150,6 +150,10 @@ WHITENOISE_USE_FINDERS = True
 # Request bodies above this size answer 413 before anything reads them.
 LEADFLOW_MAX_BODY_BYTES = int(os.environ.get("LEADFLOW_MAX_BODY_BYTES", str(256 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
+# Import files (web upload and POST /api/v1/imports) and inbound emails may be larger than API bodies.
+LEADFLOW_MAX_IMPORT_BYTES = int(os.environ.get("LEADFLOW_MAX_IMPORT_BYTES", str(200 * 1024 * 1024)))
+LEADFLOW_LARGE_BODY_PATHS = ("/imports/upload", "/api/v1/imports", "/api/v1/inbound-emails")
+LEADFLOW_IMAP_POLL_SECONDS = int(os.environ.get("LEADFLOW_IMAP_POLL_SECONDS", "60"))
 # Region used to read phone numbers written without a country prefix.
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Duplicate detection: a JSON matching configuration (fields, blocking, weights, thresholds), or built-in.

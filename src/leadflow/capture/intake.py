@@ -27,7 +27,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
 from leadflow.capture.parse import ParsedSubmission, parse_submission
-from leadflow.core.db import bulk_update_fast
+from leadflow.core.db import bulk_insert, bulk_update_fast
 from leadflow.hygiene import services as hygiene
 from leadflow.hygiene.matching import is_placeholder
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
@@ -308,9 +308,11 @@ class IntakeFlow:
                 for item in group.items:
                     item.lead = group.lead
                     item.changes = self._apply(item, group.lead)
-            Lead.objects.bulk_create(new_leads)
+            bulk_insert(new_leads)
+            for lead in new_leads:  # auto_now stamped its own time; the flow's time is the lead's version
+                lead.updated_at = self.now
             new_ids = {lead.pk for lead in new_leads}
-            LeadIdentity.objects.bulk_create(
+            bulk_insert(
                 [
                     LeadIdentity(lead=group.lead, kind=kind, value=value, created_at=self.now)
                     for group in groups
@@ -395,7 +397,7 @@ class IntakeFlow:
                 **attribution,
             )
             touches.append(item.touch)
-        Touch.objects.bulk_create(touches)
+        bulk_insert(touches)
         for item in items:
             lead, parsed = item.lead, item.parsed
             assert lead is not None and item.touch is not None and parsed is not None
@@ -480,8 +482,8 @@ class IntakeFlow:
     def _flush(self, items: list[IntakeItem]) -> None:
         leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
         bulk_update_fast(leads, FLUSH_FIELDS)
-        Activity.objects.bulk_create(self.activities)
-        StageTransition.objects.bulk_create(self.transitions)
+        bulk_insert(self.activities)
+        bulk_insert(self.transitions)
         for item in items:
             item.submission.status = SubmissionStatus.PROCESSED
             item.submission.errors = {}

@@ -48,6 +48,10 @@ class Submission(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    import_run = models.ForeignKey(
+        "capture.Import", null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
+    import_row = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -67,3 +71,23 @@ from leadflow.capture.channel_models import (  # noqa: E402, F401  (forms and we
     WebForm,
     WebhookEndpoint,
 )
+from leadflow.capture.intake_models import (  # noqa: E402  (the file channels' models, kept apart)
+    EmailOutcome,
+    Import,
+    ImportMapping,
+    ImportStatus,
+    InboundEmail,
+    InboundRoute,
+)
+
+__all__ = [
+    "EmailOutcome",
+    "Import",
+    "ImportMapping",
+    "ImportStatus",
+    "InboundEmail",
+    "InboundRoute",
+    "Outcome",
+    "Submission",
+    "SubmissionStatus",
+]

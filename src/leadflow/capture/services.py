@@ -2,20 +2,20 @@
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from leadflow.access.models import User
 from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.core.config import config_snapshot
+from leadflow.core.db import bulk_insert
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
 from leadflow.leads.models import (
@@ -163,7 +163,22 @@ class BulkResult:
     created: int = 0
     updated: int = 0
     quarantined: int = 0
+    skipped: int = 0
     submission_ids: list[int] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.created + self.updated + self.quarantined + self.skipped
+
+
+@dataclass
+class BulkItem:
+    """A payload with what its Submission should carry: an idempotency key (a key seen before skips the
+    item, counted as `skipped`) and, for imports, the import and row number."""
+
+    payload: Any
+    idempotency_key: str | None = None
+    import_row: int | None = None
 
 
 def leads_capture_bulk(
@@ -173,46 +188,90 @@ def leads_capture_bulk(
     source: Source | None = None,
     actor: User | None = None,
     batch_size: int = 1000,
+    import_run_id: int | None = None,
+    on_batch: Callable[[BulkResult], None] | None = None,
 ) -> BulkResult:
-    """The intake flow for many submissions at once: set-based per batch, same result as one by one."""
+    """The intake flow for many submissions at once: set-based per batch, same result as one by one.
+
+    `payloads` are plain payloads or BulkItems; `on_batch` is called with the running totals after
+    each committed batch (progress bars).
+    """
     result = BulkResult()
-    batch: list[Any] = []
+    batch: list[BulkItem] = []
     for payload in payloads:
-        batch.append(payload)
+        batch.append(payload if isinstance(payload, BulkItem) else BulkItem(payload))
         if len(batch) >= batch_size:
-            _capture_batch(batch, channel=channel, source=source, actor=actor, result=result)
+            _capture_batch(
+                batch, channel=channel, source=source, actor=actor, result=result, import_run_id=import_run_id
+            )
             batch = []
+            if on_batch:
+                on_batch(result)
     if batch:
-        _capture_batch(batch, channel=channel, source=source, actor=actor, result=result)
+        _capture_batch(
+            batch, channel=channel, source=source, actor=actor, result=result, import_run_id=import_run_id
+        )
+        if on_batch:
+            on_batch(result)
     return result
 
 
+def _without_known_keys(items: list[BulkItem], result: BulkResult) -> list[BulkItem]:
+    keys = {item.idempotency_key for item in items if item.idempotency_key}
+    if not keys:
+        return items
+    seen = set(Submission.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    kept = []
+    for item in items:
+        if item.idempotency_key:
+            if item.idempotency_key in seen:
+                result.skipped += 1
+                continue
+            seen.add(item.idempotency_key)
+        kept.append(item)
+    return kept
+
+
 def _capture_batch(
-    payloads: list[Any], *, channel: str, source: Source | None, actor: User | None, result: BulkResult
+    items: list[BulkItem],
+    *,
+    channel: str,
+    source: Source | None,
+    actor: User | None,
+    result: BulkResult,
+    import_run_id: int | None,
 ) -> None:
+    items = _without_known_keys(items, result)
+    if not items:
+        return
     start = time.perf_counter()
     now = timezone.now()
-    submissions = Submission.objects.bulk_create(
+    submissions = bulk_insert(
         [
-            Submission(channel=channel, source=source, payload=p, actor=actor, received_at=now)
-            for p in payloads
+            Submission(
+                channel=channel,
+                source=source,
+                payload=item.payload,
+                actor=actor,
+                received_at=now,
+                idempotency_key=item.idempotency_key,
+                import_run_id=import_run_id,
+                import_row=item.import_row,
+            )
+            for item in items
         ]
     )
     note = _persist_note(start, len(submissions))
     for submission in submissions:
         submission.trace = [note]
-    _process(submissions, actor=actor)
-    for outcome, status, count in (
-        Submission.objects.filter(pk__in=[s.pk for s in submissions])
-        .values_list("outcome", "status")
-        .annotate(count=Count("id"))
-    ):
-        if status == SubmissionStatus.QUARANTINED:
-            result.quarantined += count
-        elif outcome == "created":
-            result.created += count
+    submissions = _process(submissions, actor=actor)
+    for submission in submissions:
+        if submission.status == SubmissionStatus.QUARANTINED:
+            result.quarantined += 1
+        elif submission.outcome == "created":
+            result.created += 1
         else:
-            result.updated += count
+            result.updated += 1
     result.submission_ids.extend(s.pk for s in submissions)
 
 

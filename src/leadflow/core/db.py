@@ -1,7 +1,7 @@
 """Set-based writes the ORM does slowly."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connections, models, router
 
@@ -31,6 +31,8 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
+    if postgres and len(objs) >= COPY_FROM_ROWS:
+        return _update_by_copy(connection, objs, columns)
 
     def value_ref(index: int, field: models.Field[Any, Any]) -> str:
         ref = f"v.column{index}"
@@ -57,3 +59,99 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
             )
             updated += cursor.rowcount
     return updated
+
+
+# From this many rows on, PostgreSQL writes go through COPY (psycopg adapts the values in C, and
+# the statement is not rebuilt and re-parsed with thousands of parameters).
+COPY_FROM_ROWS = 50
+
+
+def _copy_rows(cursor: Any, table: str, columns: Sequence[str], rows: Any) -> None:
+    """COPY rows in; errors surface as Django's (IntegrityError …), as from cursor.execute."""
+    with (
+        cursor.db.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+M = TypeVar("M", bound=models.Model)
+# Fields whose Python value COPY writes as it is: Django's per-value conversion is skipped for them.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _db_values(
+    obj: models.Model, fields: Sequence[models.Field[Any, Any]], connection: Any, add: bool
+) -> list[Any]:
+    return [
+        getattr(obj, field.attname)
+        if isinstance(field, _PLAIN_FIELDS)
+        else field.get_db_prep_save(
+            field.pre_save(obj, add=add) if add else getattr(obj, field.attname), connection
+        )
+        for field in fields
+    ]
+
+
+def bulk_insert(objs: Sequence[M]) -> list[M]:
+    """Inserts many new rows of one model and sets their primary keys, like bulk_create.
+
+    On PostgreSQL a large batch takes its ids from the table's sequence in one query and is written
+    with COPY; otherwise (and on SQLite) this is bulk_create.
+    """
+    if not objs:
+        return []
+    model = type(objs[0])
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
+        return model._default_manager.bulk_create(objs)
+    pk = meta.pk
+    assert pk is not None
+    fields = [f for f in meta.concrete_fields if f.column]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, pk.column, len(objs)],
+        )
+        for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
+            setattr(obj, pk.attname, new_id)
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        rows = (_db_values(obj, fields, connection, add=True) for obj in objs)
+        _copy_rows(cursor, table, [quote(f.column) for f in fields], rows)
+    return list(objs)
+
+
+def _update_by_copy(
+    connection: Any, objs: Sequence[models.Model], columns: list[models.Field[Any, Any]]
+) -> int:
+    """PostgreSQL: the new values are COPied into a temporary table, then one UPDATE … FROM it."""
+    meta = objs[0]._meta
+    pk = meta.pk
+    assert pk is not None
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    temp = quote(f"_update_{meta.db_table}")
+    definitions = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in [pk, *columns])
+    definitions = definitions.replace(" bigserial", " bigint").replace(" serial", " integer")
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {temp} ({definitions})")
+        rows = ([obj.pk, *_db_values(obj, columns, connection, add=False)] for obj in objs)
+        _copy_rows(cursor, temp, [quote(f.column) for f in [pk, *columns]], rows)
+        key = quote(pk.column)
+        cursor.execute(f"UPDATE {table} SET {assignments} FROM {temp} AS v WHERE {table}.{key} = v.{key}")
+        updated = cursor.rowcount
+        cursor.execute(f"DROP TABLE {temp}")
+    return int(updated)

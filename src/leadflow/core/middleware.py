@@ -15,14 +15,17 @@ class BodySizeLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.limit = settings.LEADFLOW_MAX_BODY_BYTES
+        self.large_limit = settings.LEADFLOW_MAX_IMPORT_BYTES
+        self.large_paths = settings.LEADFLOW_LARGE_BODY_PATHS
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length > self.limit and not request.path.startswith("/admin/"):
-            return payload_too_large(self.limit)
+        limit = self.large_limit if request.path.startswith(self.large_paths) else self.limit
+        if length > limit and not request.path.startswith("/admin/"):
+            return payload_too_large(limit)
         return self.get_response(request)
 
 

@@ -28,6 +28,7 @@ NAVIGATION: list[tuple[str, str, set[str] | None]] = [
     ("Routing", "web:routing_rules", {Role.MANAGER, Role.ADMIN}),
     ("Sources", "web:source_list", {Role.MARKETING, Role.ADMIN}),
     ("Nurture", "web:nurture", {Role.MARKETING, Role.ADMIN}),
+    ("Imports", "web:import_list", {Role.MANAGER, Role.MARKETING, Role.ADMIN}),
     ("Users", "web:user_list", {Role.ADMIN}),
     ("Settings", "admin:index", {Role.ADMIN}),
 ]

@@ -5,6 +5,7 @@ from leadflow.web import (
     dashboard_views,
     forms_views,
     hygiene_views,
+    imports_views,
     lead_detail_views,
     leads_views,
     notifications_views,
@@ -55,4 +56,5 @@ urlpatterns = [
     *nurture_views.urlpatterns,
     *notifications_views.urlpatterns,
     *hygiene_views.urlpatterns,
+    *imports_views.urlpatterns,
 ]
