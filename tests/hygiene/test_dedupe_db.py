@@ -81,6 +81,17 @@ def test_possible_duplicate_is_queued_for_review_with_its_reasons() -> None:
     assert f"Possible duplicate of lead {first.pk}" in identify["summary"]
 
 
+def test_namesakes_at_one_company_with_different_emails_and_phones_go_to_review() -> None:
+    """Same name, same company: likely, not certain; differing identifiers leave the call to a person."""
+    first = capture(**{**JON, "email": "jon.smith@acme.de", "phone": "+4930111222"})
+    result = lead_capture(payload={**JON, "email": "j.smith.sales@acme.de", "phone": "+4930999888"})
+    assert result.created and result.lead is not None and result.lead != first
+    candidate = DuplicateCandidate.objects.get()
+    assert candidate.probability >= 0.99  # the fields alone would have merged them
+    identify = next(e for e in result.submission.trace if e["step"] == "identify")
+    assert "not merged automatically: the emails and phones differ" in identify["summary"]
+
+
 def test_unrelated_lead_is_neither_merged_nor_queued() -> None:
     capture(**JON)
     capture(first_name="Maria", last_name="Garcia", email="maria@globex.com", company="Globex", city="Madrid")

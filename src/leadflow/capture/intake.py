@@ -230,7 +230,8 @@ class IntakeFlow:
             if suspect is None or group is None:
                 continue
             conflicts = notes[i][2]
-            if suspect.probability >= auto_merge and group.existing_id is None:
+            automatic = suspect.probability >= auto_merge and not suspect.identifier_conflicts
+            if automatic and group.existing_id is None:
                 target = existing.get(suspect.lead_id)
                 if target is None:
                     group.existing_id = suspect.lead_id
@@ -246,11 +247,13 @@ class IntakeFlow:
                     f"(probability {suspect.probability:.3f}: {suspect.reasons})."
                 )
                 notes[i] = ("matched", summary, conflicts)
-            elif suspect.probability < auto_merge:
+            elif not automatic:
                 item.suspect = suspect
+                differing = " and ".join(suspect.identifier_conflicts)
+                why = f"; not merged automatically: the {differing} differ" if differing else ""
                 summary = (
                     f"{notes[i][1]} Possible duplicate of lead {suspect.lead_id} "
-                    f"(probability {suspect.probability:.3f}: {suspect.reasons}): queued for review."
+                    f"(probability {suspect.probability:.3f}: {suspect.reasons}{why}): queued for review."
                 )
                 notes[i] = (notes[i][0], summary, conflicts)
 

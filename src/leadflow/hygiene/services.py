@@ -111,6 +111,8 @@ def leads_keys_refresh(*, leads: Iterable[Lead], new_ids: Iterable[int] = ()) ->
 # The in-flow check compares a new record with at most this many leads per blocking key (the newest
 # keys first would need another index; a key this common says little anyway).
 IN_FLOW_PER_KEY = 100
+# Fields that identify a person: when both records have one and they differ, a person decides.
+IDENTIFIER_FIELDS = ("email", "phone")
 
 
 @dataclass
@@ -125,6 +127,16 @@ class Suspect:
     def reasons(self) -> str:
         strong = [e["field"] + " " + e["level"] for e in self.evidence if e["weight"] > 0]
         return ", ".join(strong) or "no field agrees"
+
+    @property
+    def identifier_conflicts(self) -> list[str]:
+        """Identifiers both records have that disagree (email, phone): two people with the same name at
+        the same company are common, so such a pair is never merged without a person deciding."""
+        return [
+            e["field"] + "s"
+            for e in self.evidence
+            if e["field"] in IDENTIFIER_FIELDS and e["weight"] < 0 and e["left"] and e["right"]
+        ]
 
 
 def records_suspects(
