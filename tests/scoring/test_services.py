@@ -161,6 +161,8 @@ def test_events_award_engagement_once_or_each_time_within_the_cap(
         assert lead.last_activity_at == at  # saved even when the score does not change
     assert (lead.fit_score, lead.engagement_score, lead.score) == (30, 40, 70)
     assert sorted(ScorePoints.objects.values_list("points", flat=True)) == [5, 10, 10, 15]
+    earned_by = Activity.objects.in_bulk(ScorePoints.objects.values_list("activity_id", flat=True))
+    assert len(earned_by) == 4 and {a.kind for a in earned_by.values()} == {"page_view", "event"}
     changes = Activity.objects.filter(lead=lead, kind=ActivityKind.SCORE_CHANGE).order_by("id")
     assert changes.last().summary == "Score 55 → 70 (Whitepaper +15)"  # type: ignore[union-attr]
 

@@ -438,14 +438,18 @@ def activity_score(
 
     A product-usage event (ScoringPolicy.pql_events) is checked for PQL even when it earns no points.
     `unsaved` names lead fields the caller changed but did not save; they are saved with the scores, or
-    alone when nothing else changes. Returns None when nothing changes.
+    alone when nothing else changes. An unsaved `activity` is inserted here, in one statement with its
+    score-history entry. Returns None when nothing changes.
     """
     now = now or timezone.now()
     rules = rules_compiled(kind=RuleKind.ENGAGEMENT)
     record = activity_record(activity.kind, activity.payload)
+    pending: list[Activity] = [activity] if activity.pk is None else []
     matching = [rule for rule in rules if rule.predicate(record)]
     if not matching:
-        return _product_usage_qualify(lead=lead, event=record["event"], now=now, unsaved=unsaved)
+        return _product_usage_qualify(
+            lead=lead, event=record["event"], now=now, unsaved=unsaved, pending=pending
+        )
     awards = awards_by_lead(lead_ids=[lead.pk])[lead.pk]
     new = []
     for rule in matching:
@@ -462,15 +466,16 @@ def activity_score(
                     points=points,
                     awarded_at=award.awarded_at,
                     expires_at=award.expires_at,
-                    activity_id=activity.pk,
                 )
             )
     if not new:
-        return _product_usage_qualify(lead=lead, event=record["event"], now=now, unsaved=unsaved)
-    ScorePoints.objects.bulk_create(new)
+        return _product_usage_qualify(
+            lead=lead, event=record["event"], now=now, unsaved=unsaved, pending=pending
+        )
     rule_names = {r.id: r.name for r in rules}
     cause = ", ".join(f"{rule_names[p.rule_id]} {p.points:+d}" for p in new)
     policy = policy_get()
+    pending = _saved_if_counted(pending, record["event"], policy)
     thresholds = grade_thresholds(policy)
     engagement = engine.engagement_points({r.id: r for r in rules}, awards, now)
     engagement_total = sum(p.points for p in engagement)
@@ -484,10 +489,12 @@ def activity_score(
     _apply_score(lead, result)
     activities = [_score_activity(lead, before, result, now, cause)] if before != result.total else []
     qualified = leads_qualify(leads=[lead], now=now, policy=policy)[lead.pk]
-    Lead.objects.filter(pk=lead.pk).update(
-        **{name: getattr(lead, name) for name in [*SCORE_FIELDS, *unsaved]}
-    )
-    Activity.objects.bulk_create(activities + qualified.activities)
+    Activity.objects.bulk_create([*pending, *activities, *qualified.activities])
+    for award_row in new:
+        award_row.activity_id = activity.pk
+    ScorePoints.objects.bulk_create(new)
+    saved = [*SCORE_FIELDS, *unsaved]
+    Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in saved})
     StageTransition.objects.bulk_create(qualified.transitions)
     return StepOutcome(
         summary=f"Engagement {cause}; score {before} → {result.total}.",
@@ -500,26 +507,40 @@ def activity_score(
     )
 
 
-def _save_qualification(lead: Lead, outcome: StepOutcome | None, unsaved: Sequence[str]) -> None:
+def _saved_if_counted(pending: list[Activity], event: str, policy: ScoringPolicy) -> list[Activity]:
+    """Inserts a pending product-usage event before qualification counts such events; returns what is
+    still to insert."""
+    if pending and event and policy.qualification_enabled and event in policy.pql_events:
+        Activity.objects.bulk_create(pending)
+        return []
+    return pending
+
+
+def _save_qualification(
+    lead: Lead, outcome: StepOutcome | None, unsaved: Sequence[str], pending: list[Activity]
+) -> None:
     fields = [*unsaved]
+    activities = list(pending)
     if outcome is not None and outcome.transitions:
         fields += ["stage", "qualified_at"]
-        Activity.objects.bulk_create(outcome.activities)
+        activities += outcome.activities
         StageTransition.objects.bulk_create(outcome.transitions)
+    Activity.objects.bulk_create(activities)
     if fields:
         Lead.objects.filter(pk=lead.pk).update(**{name: getattr(lead, name) for name in fields})
 
 
 def _product_usage_qualify(
-    *, lead: Lead, event: str, now: dt.datetime, unsaved: Sequence[str]
+    *, lead: Lead, event: str, now: dt.datetime, unsaved: Sequence[str], pending: list[Activity]
 ) -> StepOutcome | None:
     """A product-usage event that earns no points may still make the lead a PQL."""
     outcome = None
     if event:
         policy = policy_get()
         if policy.qualification_enabled and policy.pql_threshold and event in policy.pql_events:
+            pending = _saved_if_counted(pending, event, policy)
             outcome = leads_qualify(leads=[lead], now=now, policy=policy)[lead.pk]
-    _save_qualification(lead, outcome, unsaved)
+    _save_qualification(lead, outcome, unsaved, pending)
     return outcome
 
 

@@ -33,9 +33,9 @@ def event_record(
         summary=f"Viewed {label}" if kind == ActivityKind.PAGE_VIEW else f"Event: {label}",
         payload={"event": name, "properties": properties},
         occurred_at=occurred_at,
-        save_lead=False,
+        defer=True,
     )
-    with config_snapshot():
+    with config_snapshot():  # inserts the activity, with its score entry when it earns points
         activity_score(lead=lead, activity=activity, unsaved=["last_activity_at"])
     activity_received(activity=activity)
     return activity
