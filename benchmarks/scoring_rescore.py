@@ -366,9 +366,8 @@ def run(db_name: str, args: argparse.Namespace) -> None:
     targets = Lead.objects.filter(pk__in=rng.sample(range(1, args.leads + 1), args.events + 20))
     timings = []
     for i, lead in enumerate(targets):
-        t0 = time.perf_counter()
-        with transaction.atomic():
-            event_record(lead=lead, name="page_view", properties={"url": "https://acme.test/pricing"})
+        t0 = time.perf_counter()  # event_record is its own transaction, as behind POST /events
+        event_record(lead=lead, name="page_view", properties={"url": "https://acme.test/pricing"})
         if i >= 20:  # warm-up
             timings.append((time.perf_counter() - t0) * 1000)
     timings.sort()
