@@ -395,3 +395,54 @@ def test_branch_takes_else_when_nothing_happened(
     lead.refresh_from_db()
     assert lead.stage == Stage.MQL and lead.product_interest == ""
     assert "did not hold → step 3" in Enrollment.objects.get().history[0]["note"]
+
+
+def test_reply_to_a_campaign_email_exits_at_once_and_is_counted(
+    *,
+    smtp: Inbox,
+    make_lead: MakeLead,
+    email_template: Template,
+    make_campaign: MakeCampaign,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    from leadflow.capture.email_intake import email_ingest
+    from leadflow.capture.models import EmailOutcome
+    from leadflow.nurture.selectors import campaign_stats
+    from leadflow.scoring.models import RuleKind, ScoringRule
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    ScoringRule.objects.create(
+        name="Replied to an email",
+        kind=RuleKind.ENGAGEMENT,
+        condition={"field": "event", "op": "eq", "value": "email_replied"},
+        points=15,
+    )
+    lead = make_lead()
+    campaign = make_campaign(
+        [
+            {"type": "email", "template_id": email_template.pk},
+            {"type": "wait", "minutes": 3 * 1440},
+            {"type": "email", "template_id": email_template.pk},
+        ],
+        exit_goals=["replied"],
+    )
+    leads_enroll(campaign=campaign, lead_ids=[lead.pk], reason="test")
+    enrollments_run()
+    [sent] = smtp.messages
+    reply = (
+        "From: Jane Doe <JANE@example.com>\r\nTo: team@ours.example\r\nSubject: Re: Hello Jane\r\n"
+        f"Message-ID: <answer-1@example.com>\r\nIn-Reply-To: {sent['Message-ID']}\r\n\r\nYes, call me.\r\n"
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        record = email_ingest(raw=reply)
+    assert record.outcome == EmailOutcome.ACTIVITY and "reply to a campaign email" in record.reason
+    enrollment = Enrollment.objects.get()
+    assert enrollment.state == EnrollmentState.EXITED and enrollment.exit_reason == "replied"
+    assert Delivery.objects.get().replied_at is not None
+    assert campaign_stats(campaign=campaign).steps[0].replied == 1
+    lead.refresh_from_db()
+    assert lead.score == 15
+    assert lead.activities.filter(payload__event="email_replied").count() == 1
+    enrollments_run(now=later(3 * 1440 + 1))
+    assert len(smtp.messages) == 1

@@ -20,9 +20,13 @@ from leadflow.access.models import User
 from leadflow.capture.email_parse import ParsedEmail, parse_email
 from leadflow.capture.models import EmailOutcome, InboundEmail, InboundRoute, SubmissionStatus
 from leadflow.capture.services import lead_capture
+from leadflow.core.config import config_snapshot
 from leadflow.hygiene.normalize import NormalizationError, normalize_email
-from leadflow.leads.models import ActivityKind, Channel, IdentityKind, Lead, LeadIdentity
+from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity
 from leadflow.leads.services import activity_create
+from leadflow.nurture.selectors import delivery_replied_to
+from leadflow.nurture.services import email_reply_received
+from leadflow.scoring.services import activity_score
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 25 * 1024 * 1024
@@ -70,19 +74,7 @@ def _ingest_parsed(record: InboundEmail, parsed: ParsedEmail, actor: User | None
     lead, how = _known_lead(parsed)
     if lead is not None:
         with transaction.atomic():
-            activity = activity_create(
-                lead=lead,
-                kind=ActivityKind.EMAIL,
-                summary=f"Email from {parsed.sender_address}: {parsed.subject or '(no subject)'}",
-                payload={
-                    "direction": "inbound",
-                    "from": parsed.sender_address,
-                    "subject": parsed.subject,
-                    "body": parsed.body,
-                    "message_id": parsed.message_id,
-                    "matched_by": how,
-                },
-            )
+            activity = _reply_record(lead, parsed, how)
             record.outcome, record.lead = EmailOutcome.ACTIVITY, lead
             record.reason = f"Added to lead {lead.pk}'s timeline ({how}; activity {activity.pk})."
             record.save()
@@ -118,9 +110,38 @@ def _ingest_parsed(record: InboundEmail, parsed: ParsedEmail, actor: User | None
     return record
 
 
+def _reply_record(lead: Lead, parsed: ParsedEmail, how: str) -> Activity:
+    """A message from a known lead: on the timeline (event email_replied when it answers a thread),
+    scored by engagement rules, and passed to nurture (replied-to campaign email, "replied" exit goal)."""
+    activity = activity_create(
+        lead=lead,
+        kind=ActivityKind.EMAIL,
+        summary=f"Email from {parsed.sender_address}: {parsed.subject or '(no subject)'}",
+        payload={
+            "direction": "inbound",
+            "event": "email_replied" if parsed.in_reply_to else "email_received",
+            "from": parsed.sender_address,
+            "subject": parsed.subject,
+            "body": parsed.body,
+            "message_id": parsed.message_id,
+            "in_reply_to": parsed.in_reply_to,
+            "matched_by": how,
+        },
+        defer=True,
+    )
+    with config_snapshot():
+        activity_score(lead=lead, activity=activity, unsaved=["last_activity_at"])
+    email_reply_received(activity=activity, in_reply_to=parsed.in_reply_to)
+    return activity
+
+
 def _known_lead(parsed: ParsedEmail) -> tuple[Lead | None, str]:
-    """The lead a reply threads to (In-Reply-To/References), else the lead with the sender's address."""
+    """The lead a reply threads to (a campaign email or an earlier inbound message in In-Reply-To or
+    References), else the lead with the sender's address."""
     if parsed.in_reply_to:
+        delivery = delivery_replied_to(message_ids=parsed.in_reply_to)
+        if delivery is not None:
+            return delivery.lead, "reply to a campaign email"
         earlier = (
             InboundEmail.objects.filter(message_id__in=parsed.in_reply_to, lead__isnull=False)
             .select_related("lead")

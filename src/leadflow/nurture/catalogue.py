@@ -1,7 +1,7 @@
 """The fields segment and branch conditions may use (pure, no ORM).
 
 Segments read lead fields (as fit rules do), scores, the source's name and behaviour counts over a time
-window; branches add what the lead did since it was enrolled (opened, clicked, visited).
+window; branches add what the lead did since it was enrolled (opened, clicked, replied, visited).
 """
 
 from collections.abc import Mapping
@@ -17,9 +17,10 @@ BEHAVIOUR: dict[str, tuple[str, str, int]] = {
     "events_30d": ("event", "", 30),
     "emails_opened_30d": ("event", "email_opened", 30),
     "emails_clicked_30d": ("event", "email_clicked", 30),
+    "emails_replied_30d": ("email", "email_replied", 30),
     "form_submissions_30d": ("form_submission", "", 30),
 }
-BRANCH_FIELDS = {"opened": "boolean", "clicked": "boolean", "visited": "boolean"}
+BRANCH_FIELDS = {"opened": "boolean", "clicked": "boolean", "replied": "boolean", "visited": "boolean"}
 
 
 def segment_fields(specs: Mapping[str, CustomFieldSpec]) -> dict[str, str]:

@@ -147,12 +147,14 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     clicked_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["lead", "sent_at"], name="delivery_lead_sent"),
             models.Index(fields=["campaign", "step", "status"], name="delivery_stats"),
+            models.Index(fields=["message_id"], name="delivery_message_id"),
         ]
 
     def __str__(self) -> str:

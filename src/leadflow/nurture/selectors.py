@@ -1,5 +1,6 @@
 """Reads for nurture: campaign statistics per step, failures, segment sizes."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class StepStats:
     delivered: int = 0
     opened: int = 0
     clicked: int = 0
+    replied: int = 0
     unsubscribed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -99,6 +101,7 @@ def campaign_stats(*, campaign: NurtureCampaign) -> CampaignStats:
             delivered=Count("pk", filter=Q(status=DeliveryStatus.SENT)),
             opened=Count("pk", filter=Q(opened_at__isnull=False)),
             clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
+            replied=Count("pk", filter=Q(replied_at__isnull=False)),
             unsubscribed=Count("pk", filter=Q(unsubscribed_at__isnull=False)),
             failed=Count("pk", filter=Q(status=DeliveryStatus.FAILED)),
             skipped=Count("pk", filter=Q(status=DeliveryStatus.SKIPPED)),
@@ -149,3 +152,14 @@ def campaigns_with_counts() -> QuerySet[NurtureCampaign]:
             distinct=True,
         ),
     )
+
+
+def delivery_replied_to(*, message_ids: Iterable[str], lead_id: int | None = None) -> Delivery | None:
+    """The campaign email an inbound message answers (its In-Reply-To/References), optionally the lead's."""
+    ids = [m for m in message_ids if m]
+    if not ids:
+        return None
+    deliveries = Delivery.objects.filter(message_id__in=ids).select_related("lead")
+    if lead_id is not None:
+        deliveries = deliveries.filter(lead_id=lead_id)
+    return deliveries.order_by("-created_at").first()

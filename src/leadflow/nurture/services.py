@@ -60,6 +60,7 @@ from leadflow.nurture.models import (
     Template,
 )
 from leadflow.nurture.render import render, template_problems, track_links
+from leadflow.nurture.selectors import delivery_replied_to
 from leadflow.routing.notifications import notification_send
 from leadflow.routing.services import leads_route
 from leadflow.scoring.catalogue import lead_record
@@ -141,6 +142,27 @@ def _double_opt_in_ask(lead_ids: list[int]) -> None:
         )
 
 
+def _goal_reached(enrollment: Enrollment) -> str:
+    """The exit goal the lead has reached ("" if none): checked before every step and on every event."""
+    lead = enrollment.lead
+    goals = set(enrollment.campaign.exit_goals)
+    if "converted" in goals and (lead.converted_at or lead.stage in {Stage.OPPORTUNITY, Stage.CUSTOMER}):
+        return "converted"
+    if "became_sql" in goals and lead.stage in FUNNEL[FUNNEL.index(Stage.SQL) :]:
+        return "became_sql"
+    if "unsubscribed" in goals and _unsubscribed(lead, MessageChannel.EMAIL):
+        return "unsubscribed"
+    if "replied" in goals and _replied(lead, since=enrollment.enrolled_at):
+        return "replied"
+    return ""
+
+
+def _replied(lead: Lead, *, since: dt.datetime) -> bool:
+    return lead.activities.filter(
+        kind=ActivityKind.EMAIL, payload__direction="inbound", occurred_at__gte=since
+    ).exists()
+
+
 def _wakes(enrollment: Enrollment, now: dt.datetime) -> bool:
     """Whether news about the lead can move this enrollment: it waits on behaviour, or is due anyway."""
     steps = enrollment.campaign.steps
@@ -174,7 +196,7 @@ def leads_refresh(
         for enrollment in Enrollment.objects.filter(
             lead_id__in=lead_ids, state=EnrollmentState.ACTIVE
         ).select_related("campaign")
-        if _wakes(enrollment, now)
+        if _wakes(enrollment, now) or _goal_reached(enrollment)
     ]
     if waiting:
         enrollments_run(enrollment_ids=waiting, now=now, woken=True)
@@ -778,7 +800,7 @@ class _Runner:
         for _ in range(len(steps) + 1):
             if enrollment.campaign.status != CampaignStatus.ACTIVE:
                 return None
-            if goal := self._goal_reached(enrollment):
+            if goal := _goal_reached(enrollment):
                 self._finish(enrollment, EnrollmentState.EXITED, goal)
                 return None
             if enrollment.step >= len(steps):
@@ -834,24 +856,6 @@ class _Runner:
             ]
         )
 
-    def _goal_reached(self, enrollment: Enrollment) -> str:
-        lead = enrollment.lead
-        goals = set(enrollment.campaign.exit_goals)
-        if "converted" in goals and (lead.converted_at or lead.stage in {Stage.OPPORTUNITY, Stage.CUSTOMER}):
-            return "converted"
-        if "became_sql" in goals and lead.stage in FUNNEL[FUNNEL.index(Stage.SQL) :]:
-            return "became_sql"
-        if "unsubscribed" in goals and _unsubscribed(lead, MessageChannel.EMAIL):
-            return "unsubscribed"
-        if (
-            "replied" in goals
-            and lead.activities.filter(
-                kind=ActivityKind.EMAIL, payload__direction="inbound", occurred_at__gte=enrollment.enrolled_at
-            ).exists()
-        ):
-            return "replied"
-        return ""
-
     def _run_step(self, enrollment: Enrollment, step: Mapping[str, Any]) -> _Step:
         kind = step["type"]
         lead = enrollment.lead
@@ -905,6 +909,7 @@ class _Runner:
         sent = Delivery.objects.filter(enrollment=enrollment)
         record["opened"] = sent.filter(opened_at__isnull=False).exists()
         record["clicked"] = sent.filter(clicked_at__isnull=False).exists()
+        record["replied"] = _replied(enrollment.lead, since=enrollment.enrolled_at)
         record["visited"] = enrollment.lead.activities.filter(
             kind=ActivityKind.PAGE_VIEW, occurred_at__gte=enrollment.enrolled_at
         ).exists()
@@ -1191,6 +1196,17 @@ def delivery_clicked(*, lead_id: int, delivery_id: int | None, url: str) -> None
         f"Clicked {url[:200]}",
         {"delivery_id": delivery.pk, "properties": {"url": url}},
     )
+
+
+def email_reply_received(*, activity: Activity, in_reply_to: Iterable[str] = ()) -> Delivery | None:
+    """An inbound email from a lead: marks the campaign email it answers as replied, then lets segments,
+    waits and the "replied" exit goal react. Returns the delivery replied to, if it was one of ours."""
+    delivery = delivery_replied_to(lead_id=activity.lead_id, message_ids=in_reply_to)
+    if delivery is not None and delivery.replied_at is None:
+        delivery.replied_at = activity.occurred_at
+        delivery.save(update_fields=["replied_at"])
+    activity_received(activity=activity)
+    return delivery
 
 
 @transaction.atomic

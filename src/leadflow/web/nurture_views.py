@@ -228,7 +228,7 @@ def campaign_edit(request: HttpRequest, campaign_id: int | None = None) -> HttpR
             "labels": [f"{s.number}. {s.label}" for s in stats.steps],
             "series": {
                 name: [getattr(s, name) for s in stats.steps]
-                for name in ("sent", "opened", "clicked", "unsubscribed")
+                for name in ("sent", "opened", "clicked", "replied", "unsubscribed")
             },
         }
         if stats
