@@ -156,6 +156,12 @@ LEADFLOW_LARGE_BODY_PATHS = ("/imports/upload", "/api/v1/imports", "/api/v1/inbo
 LEADFLOW_IMAP_POLL_SECONDS = int(os.environ.get("LEADFLOW_IMAP_POLL_SECONDS", "60"))
 # Region used to read phone numbers written without a country prefix.
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
+# Optional DNS deliverability check of email domains (MX, else A/AAAA), in the background, cached per
+# domain. Off by default; nameservers "host[:port],…" instead of the system resolver.
+LEADFLOW_EMAIL_DNS_CHECK = _env_bool("LEADFLOW_EMAIL_DNS_CHECK")
+LEADFLOW_EMAIL_DNS_NAMESERVERS = os.environ.get("LEADFLOW_EMAIL_DNS_NAMESERVERS", "")
+LEADFLOW_EMAIL_DNS_TIMEOUT = float(os.environ.get("LEADFLOW_EMAIL_DNS_TIMEOUT", "5"))
+LEADFLOW_EMAIL_DNS_MAX_AGE_DAYS = float(os.environ.get("LEADFLOW_EMAIL_DNS_MAX_AGE_DAYS", "30"))
 # Duplicate detection: a JSON matching configuration (fields, blocking, weights, thresholds), or built-in.
 LEADFLOW_MATCHING_CONFIG = os.environ.get("LEADFLOW_MATCHING_CONFIG", "")
 # Hours a new owner has for the first contact before the follow-up is due.

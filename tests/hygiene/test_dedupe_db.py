@@ -133,6 +133,10 @@ def test_new_lead_is_linked_to_its_account_and_owner(make_user: Callable[..., Us
     assert "Linked to account Umbrella Corp by domain umbrella.com" in identify["summary"]
     by_name = capture(first_name="Bob", company="UMBRELLA CORPORATION", phone="+12125550000")
     assert AccountLead.objects.get(lead=by_name).matched_by == "company name umbrella"
+    by_name.refresh_from_db()
+    assert by_name.owner == owner
+    assignment = by_name.activities.get(kind="assignment")
+    assert "Account match: ae1 owns account Umbrella Corp" in assignment.summary
 
 
 def _lead_with_history(name: str, email: str, consent: str) -> Lead:

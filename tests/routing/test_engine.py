@@ -211,7 +211,7 @@ def test_fallback_cycles_end_in_the_pool() -> None:
 def test_account_owner_comes_first() -> None:
     rules = [rule(1, "All", {"all": []}, team_id=1)]
     context = ctx([TeamPlan(1, "Sales", members={1: 1})], reps("Ann", "Ben"), rules)
-    decision = engine.decide({}, context, MONDAY_10_UTC, account_owner_id=2, account_domain="acme.example")
+    decision = engine.decide({}, context, MONDAY_10_UTC, account=(2, "acme.example"))
     assert decision.owner_id == 2
     assert decision.summary == "Account match: Ben owns acme.example → Ben."
 

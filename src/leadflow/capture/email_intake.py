@@ -8,13 +8,16 @@ rejected log with its reason. `email_ingest` never raises for a bad message.
 import imaplib
 import logging
 import mailbox
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from email_validator import EmailNotValidError, validate_email
 
 from leadflow.access.models import User
 from leadflow.capture.email_parse import ParsedEmail, parse_email
@@ -22,7 +25,7 @@ from leadflow.capture.models import EmailOutcome, InboundEmail, InboundRoute, Su
 from leadflow.capture.services import lead_capture
 from leadflow.core.config import config_snapshot
 from leadflow.hygiene.normalize import NormalizationError, normalize_email
-from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity
+from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity, Source
 from leadflow.leads.services import activity_create
 from leadflow.nurture.selectors import delivery_replied_to
 from leadflow.nurture.services import email_reply_received
@@ -213,33 +216,111 @@ def emails_ingest_path(*, path: Path, route: InboundRoute | None = None) -> Inge
 
 
 def route_poll(*, route_id: int) -> IngestSummary:
-    """Fetches the route's unseen IMAP messages; each is marked seen once it has been recorded."""
+    """Fetches the route's unseen IMAP messages; each is marked seen once it has been recorded. A mailbox
+    that cannot be reached or refuses the login is recorded on the route (shown in the UI), not raised."""
     route = InboundRoute.objects.select_related("source").get(pk=route_id)
     summary = IngestSummary()
     if not (route.is_active and route.imap_host):
         return summary
     client_class = imaplib.IMAP4_SSL if route.imap_ssl else imaplib.IMAP4
-    with client_class(route.imap_host, route.imap_port, timeout=30) as client:
-        client.login(route.imap_user, route.imap_password)
-        client.select(route.imap_folder)
-        _, data = client.uid("SEARCH", "UNSEEN")
-        for uid in (data[0] or b"").decode().split():
-            _, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")
-            raw = next((part[1] for part in fetched if isinstance(part, tuple)), b"")
-            summary.add(email_ingest(raw=raw, route=route, origin=f"imap:{route.address}:{uid}"))
-            client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
-    route.last_polled_at = timezone.now()
-    route.save(update_fields=["last_polled_at"])
+    error = ""
+    try:
+        with client_class(route.imap_host, route.imap_port, timeout=30) as client:
+            client.login(route.imap_user, route.imap_password)
+            status, _ = client.select(route.imap_folder)
+            if status != "OK":
+                raise imaplib.IMAP4.error(f"no folder {route.imap_folder!r}")
+            _, data = client.uid("SEARCH", "UNSEEN")
+            for uid in (data[0] or b"").decode().split():
+                _, fetched = client.uid("FETCH", uid, "(BODY.PEEK[])")
+                raw = next((part[1] for part in fetched if isinstance(part, tuple)), b"")
+                summary.add(email_ingest(raw=raw, route=route, origin=f"imap:{route.address}:{uid}"))
+                client.uid("STORE", uid, "+FLAGS", "(\\Seen)")
+    except (OSError, imaplib.IMAP4.error) as err:
+        detail = err.args[0] if err.args else err
+        text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        kind = "The mailbox refused" if isinstance(err, imaplib.IMAP4.error) else "Could not connect"
+        error = f"{kind} ({type(err).__name__}): {text}"[:500]
+        logger.warning("IMAP poll of %s failed: %s", route.address, error)
+    route.last_polled_at, route.last_error = timezone.now(), error
+    route.save(update_fields=["last_polled_at", "last_error"])
     return summary
 
 
-def routes_poll_enqueue() -> int:
-    """Queues a poll of every active IMAP route (called by `leadflow ingest-email --poll` / the worker)."""
+class InboundRouteError(ValueError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def inbound_route_save(
+    *, route: InboundRoute | None, values: Mapping[str, Any], actor: User | None
+) -> InboundRoute:
+    """Creates or edits an inbound address: its source (an existing one by name, else a new email source)
+    and optionally the IMAP mailbox the worker polls. A blank password on edit keeps the saved one."""
+    route = route or InboundRoute()
+    errors: dict[str, str] = {}
+    address = str(values.get("address") or "").strip().lower()
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as err:
+        errors["address"] = f"Not an email address: {err}"
+    else:
+        if InboundRoute.objects.filter(address=address).exclude(pk=route.pk).exists():
+            errors["address"] = "Another route already uses this address."
+    source_name = str(values.get("source") or "").strip()
+    if not source_name:
+        errors["source"] = "Name the source its leads are attributed to."
+    host = str(values.get("imap_host") or "").strip()
+    try:
+        port = int(values.get("imap_port") or 993)
+        if not 0 < port < 65536:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["imap_port"] = "A port number from 1 to 65535."
+        port = 993
+    user = str(values.get("imap_user") or "").strip()
+    password = str(values.get("imap_password") or "") or route.imap_password
+    if host and not (user and password):
+        errors["imap_user"] = "An IMAP mailbox needs a user and a password."
+    if errors:
+        raise InboundRouteError(errors)
+    with transaction.atomic():
+        source = Source.objects.filter(name__iexact=source_name).first() or Source.objects.create(
+            name=source_name[:100], channel=Channel.EMAIL
+        )
+        was_polled = route.pk is not None and route.is_active and bool(route.imap_host)
+        route.address, route.source = address, source
+        route.imap_host, route.imap_port, route.imap_user, route.imap_password = host, port, user, password
+        route.imap_ssl = bool(values.get("imap_ssl"))
+        route.imap_folder = str(values.get("imap_folder") or "INBOX").strip() or "INBOX"
+        route.is_active = bool(values.get("is_active"))
+        route.save()
+        if route.is_active and route.imap_host and not was_polled:
+            _polling_start(route)
+    return route
+
+
+def inbound_route_poll_now(*, route: InboundRoute, actor: User | None) -> None:
+    """Queues one poll of the route's mailbox now (its regular polling goes on as before)."""
     from leadflow.capture.tasks import inbound_poll_task
 
-    routes = list(
-        InboundRoute.objects.filter(is_active=True).exclude(imap_host="").values_list("pk", flat=True)
-    )
-    for route_id in routes:
-        inbound_poll_task.enqueue(route_id)
+    transaction.on_commit(lambda: inbound_poll_task.enqueue(route.pk, ""))
+
+
+def _polling_start(route: InboundRoute) -> None:
+    """Starts a polling chain for the route; an older chain ends at its next run (it holds an old token)."""
+    from leadflow.capture.tasks import inbound_poll_task
+
+    route.poll_chain = uuid.uuid4().hex
+    route.save(update_fields=["poll_chain"])
+    route_id, chain = route.pk, route.poll_chain
+    transaction.on_commit(lambda: inbound_poll_task.enqueue(route_id, chain))
+
+
+def routes_poll_enqueue() -> int:
+    """Starts polling every active IMAP route (called by `leadflow ingest-email --poll` / the worker)."""
+    routes = list(InboundRoute.objects.filter(is_active=True).exclude(imap_host=""))
+    for route in routes:
+        _polling_start(route)
     return len(routes)

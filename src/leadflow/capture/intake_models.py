@@ -88,6 +88,8 @@ class InboundRoute(models.Model):
     imap_folder = models.CharField(max_length=200, default="INBOX")
     is_active = models.BooleanField(default=True)
     last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, help_text="Why the last poll failed, if so.")
+    poll_chain = models.CharField(max_length=32, blank=True, help_text="The current polling chain's token.")
 
     class Meta:
         ordering = ["address"]

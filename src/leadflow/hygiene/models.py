@@ -83,3 +83,15 @@ class MergeJournal(models.Model):
 
     def __str__(self) -> str:
         return f"merge of {self.merged_id} into {self.survivor_id_value}"
+
+
+class EmailDomainCheck(models.Model):
+    """The DNS deliverability check of one email domain (LEADFLOW_EMAIL_DNS_CHECK), shared by its leads."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    deliverable = models.BooleanField(null=True, help_text="None: DNS did not answer (unknown).")
+    detail = models.CharField(max_length=300)
+    checked_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return f"{self.domain}: {self.detail}"

@@ -49,6 +49,8 @@ class QualityFlags:
     email_role: bool = False
     email_free_mail: bool = False
     email_placeholder: bool = False
+    email_deliverable: bool | None = None  # None: not checked (LEADFLOW_EMAIL_DNS_CHECK off) or unknown
+    email_dns_detail: str = ""
     phone_valid: bool | None = None  # None: no phone
     phone_type: str = ""  # mobile, landline, … or "" when unknown
     phone_country: str = ""
@@ -68,6 +70,8 @@ class QualityFlags:
             found.append("The email address is from a disposable-mail provider.")
         if self.email_role:
             found.append("The email address belongs to a role or team, not a person.")
+        if self.email_deliverable is False:
+            found.append(f"The email address cannot receive mail: {self.email_dns_detail}")
         if self.phone_valid is False:
             found.append("The phone number is not a valid number for its country.")
         if self.name_placeholder:
@@ -76,7 +80,8 @@ class QualityFlags:
 
 
 def quality_flags(lead: Mapping[str, object]) -> QualityFlags:
-    """Flags for a lead given as a mapping of its normalized fields (email_normalized, phone_e164, …)."""
+    """Flags for a lead given as a mapping of its normalized fields (email_normalized, phone_e164, …),
+    with the DNS check of its email domain when there is one (email_deliverable, email_dns_detail)."""
     email = str(lead.get("email_normalized") or "")
     local, _, _ = email.rpartition("@")
     domain = domain_of_email(email) if email else ""
@@ -92,6 +97,7 @@ def quality_flags(lead: Mapping[str, object]) -> QualityFlags:
             phone_valid = phonenumbers.is_valid_number(number)
             phone_type = _PHONE_TYPES.get(phonenumbers.number_type(number), "") if phone_valid else ""
             phone_country = phonenumbers.region_code_for_number(number) or ""
+    deliverable = lead.get("email_deliverable")
     names = f"{lead.get('first_name') or ''} {lead.get('last_name') or ''}".strip()
     company = str(lead.get("company") or "")
     return QualityFlags(
@@ -99,6 +105,8 @@ def quality_flags(lead: Mapping[str, object]) -> QualityFlags:
         email_role=bool(local) and local.split("+")[0] in ROLE_LOCAL_PARTS,
         email_free_mail=bool(domain) and is_free_mail(domain),
         email_placeholder=bool(email) and is_placeholder(email),
+        email_deliverable=deliverable if isinstance(deliverable, bool) and email else None,
+        email_dns_detail=str(lead.get("email_dns_detail") or "") if email else "",
         phone_valid=phone_valid,
         phone_type=phone_type,
         phone_country=phone_country,

@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import QuerySet
 
 from leadflow.access.models import User
-from leadflow.hygiene.models import CandidateStatus, DuplicateCandidate, MergeJournal
+from leadflow.hygiene.models import CandidateStatus, DuplicateCandidate, EmailDomainCheck, MergeJournal
+from leadflow.hygiene.normalize import domain_of_email
 from leadflow.hygiene.quality import QualityFlags, quality_flags
 from leadflow.hygiene.services import merge_proposal
 from leadflow.leads.models import Lead
@@ -85,9 +86,16 @@ def merge_journal_get(*, journal_id: int, viewer: User | None) -> MergeJournal |
 
 
 def lead_quality(*, lead: Lead) -> QualityFlags:
+    check = (
+        EmailDomainCheck.objects.filter(domain=domain_of_email(lead.email_normalized)).first()
+        if lead.email_normalized
+        else None
+    )
     return quality_flags(
         {
             "email_normalized": lead.email_normalized,
+            "email_deliverable": check.deliverable if check else None,
+            "email_dns_detail": check.detail if check else "",
             "phone_e164": lead.phone_e164,
             "first_name": lead.first_name,
             "last_name": lead.last_name,

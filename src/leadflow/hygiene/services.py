@@ -5,6 +5,7 @@ All of them run the one engine in hygiene.matching with the configuration from `
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from django.db.models import UniqueConstraint
 from django.utils import timezone
 
 from leadflow.access.models import User
+from leadflow.hygiene.deliverability import domain_deliverability, resolver_for
 from leadflow.hygiene.matching import (
     DEFAULT_CONFIG,
     MatchConfig,
@@ -28,8 +30,14 @@ from leadflow.hygiene.matching import (
     company_key,
     is_placeholder,
 )
-from leadflow.hygiene.models import CandidateStatus, DuplicateCandidate, MatchKey, MergeJournal
-from leadflow.hygiene.normalize import is_free_mail
+from leadflow.hygiene.models import (
+    CandidateStatus,
+    DuplicateCandidate,
+    EmailDomainCheck,
+    MatchKey,
+    MergeJournal,
+)
+from leadflow.hygiene.normalize import domain_of_email, is_free_mail
 from leadflow.leads.models import FUNNEL, Activity, ActivityKind, Consent, ConsentState, Lead, Stage
 from leadflow.pipeline.models import Account, AccountLead
 
@@ -322,6 +330,49 @@ def account_save(*, name: str, domain: str = "", owner: User | None = None) -> A
     account.name, account.name_key, account.domain, account.owner = name, key, domain, owner
     account.save()
     return account
+
+
+# ------------------------------------------------------------------------------------------------
+# Email deliverability (optional DNS check)
+# ------------------------------------------------------------------------------------------------
+
+
+def leads_email_check_enqueue(*, leads: Iterable[Lead]) -> None:
+    """With LEADFLOW_EMAIL_DNS_CHECK on: after commit, checks the leads' email domains not checked lately
+    (free-mail domains are known to accept mail). Off by default; never inside the request."""
+    if not settings.LEADFLOW_EMAIL_DNS_CHECK:
+        return
+    domains = {
+        domain_of_email(lead.email_normalized)
+        for lead in leads
+        if lead.email_normalized and not is_free_mail(domain_of_email(lead.email_normalized))
+    }
+    fresh_since = timezone.now() - dt.timedelta(days=settings.LEADFLOW_EMAIL_DNS_MAX_AGE_DAYS)
+    domains -= set(
+        EmailDomainCheck.objects.filter(domain__in=domains, checked_at__gte=fresh_since).values_list(
+            "domain", flat=True
+        )
+    )
+    if domains:
+        from leadflow.hygiene.tasks import email_domains_check as task
+
+        wanted = sorted(domains)
+        transaction.on_commit(lambda: task.enqueue(wanted))
+
+
+def email_domains_check(*, domains: Iterable[str]) -> dict[str, EmailDomainCheck]:
+    """Asks DNS whether each domain accepts mail and keeps the answer (idempotent: a re-run refreshes)."""
+    resolver = resolver_for(
+        nameservers=settings.LEADFLOW_EMAIL_DNS_NAMESERVERS, timeout=settings.LEADFLOW_EMAIL_DNS_TIMEOUT
+    )
+    checked = {}
+    for domain in sorted(set(domains)):
+        deliverable, detail = domain_deliverability(domain, resolver=resolver)
+        checked[domain], _ = EmailDomainCheck.objects.update_or_create(
+            domain=domain,
+            defaults={"deliverable": deliverable, "detail": detail[:300], "checked_at": timezone.now()},
+        )
+    return checked
 
 
 # ------------------------------------------------------------------------------------------------

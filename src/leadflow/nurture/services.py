@@ -13,14 +13,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, QuerySet
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 
 from leadflow.access.models import User
@@ -425,6 +425,21 @@ def template_save(
     return template
 
 
+_TOKEN = "__token__"
+
+
+@lru_cache(maxsize=64)
+def _link_pattern(name: str, base_url: str, prefix: str, urlconf: object) -> str:
+    return base_url + reverse(name, args=[_TOKEN])
+
+
+def _link(name: str, token: str) -> str:
+    """The public URL of a tracked link for `token` (the pattern is resolved once; every message of a
+    batch reuses it: tokens are URL-safe, so substituting them equals reversing each one)."""
+    pattern = _link_pattern(name, settings.LEADFLOW_BASE_URL, get_script_prefix(), get_urlconf())
+    return pattern.replace(_TOKEN, token)
+
+
 def _context(lead: Lead, token: str) -> dict[str, dict[str, Any]]:
     owner = lead.owner
     lead_values = {
@@ -459,10 +474,8 @@ def _context(lead: Lead, token: str) -> dict[str, dict[str, Any]]:
         if owner
         else {}
     )
-    links = {
-        "unsubscribe_url": settings.LEADFLOW_BASE_URL + reverse("nurture:preferences", args=[token]),
-        "preferences_url": settings.LEADFLOW_BASE_URL + reverse("nurture:preferences", args=[token]),
-    }
+    preferences = _link("nurture:preferences", token)
+    links = {"unsubscribe_url": preferences, "preferences_url": preferences}
     return {"lead": lead_values, "owner": owner_values, "link": links}
 
 
@@ -492,11 +505,11 @@ def template_render(*, template: Template, lead: Lead, delivery_id: int | None =
     if template.html:
         html_part = render(template.html, context, escape=True)
         if delivery_id is not None:
-            click = settings.LEADFLOW_BASE_URL + reverse("nurture:click", args=[token])
+            click = _link("nurture:click", token)
             html_part = track_links(
                 html_part, lambda url: f"{click}?u={signing.dumps(url, salt=SIGNER_SALT)}"
             )
-            pixel = settings.LEADFLOW_BASE_URL + reverse("nurture:open", args=[token])
+            pixel = _link("nurture:open", token)
             html_part += f'<img src="{pixel}" width="1" height="1" alt="">'
     return Rendered(
         subject=render(template.subject, context),

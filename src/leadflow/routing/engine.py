@@ -230,19 +230,12 @@ def decide(
     ctx: Context,
     now: dt.datetime,
     *,
-    account_owner_id: int | None = None,
-    account_domain: str = "",
+    account: tuple[int, str] | None = None,
 ) -> Decision:
-    """Who gets the lead described by `record`: the account owner, else the first matching rule's
-    target, else the default team; inside a team by its method, with fallbacks when nobody is free."""
-    return decide_matched(
-        record,
-        match_rule(ctx.rules, record),
-        ctx,
-        now,
-        account_owner_id=account_owner_id,
-        account_domain=account_domain,
-    )
+    """Who gets the lead described by `record`: the account owner (`account`: the owner's id and what
+    they own), else the first matching rule's target, else the default team; inside a team by its
+    method, with fallbacks when nobody is free."""
+    return decide_matched(record, match_rule(ctx.rules, record), ctx, now, account=account)
 
 
 def decide_matched(
@@ -251,16 +244,15 @@ def decide_matched(
     ctx: Context,
     now: dt.datetime,
     *,
-    account_owner_id: int | None = None,
-    account_domain: str = "",
+    account: tuple[int, str] | None = None,
 ) -> Decision:
     """decide() with the first matching rule already found (match_rule), so a batch matches each lead once."""
     decision = Decision()
-    if account_owner_id is not None:
-        owner = ctx.reps.get(account_owner_id)
+    if account is not None:
+        owner = ctx.reps.get(account[0])
         if owner is not None and owner.is_active:
             decision.owner_id = owner.id
-            decision.rule = f"Account match: {owner.name} owns {account_domain}"
+            decision.rule = f"Account match: {owner.name} owns {account[1]}"
             decision.method = "account owner"
             owner.assigned_today += 1
             owner.open_leads += 1

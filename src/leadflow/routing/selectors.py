@@ -16,7 +16,7 @@ from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import custom_field_specs, lead_get
-from leadflow.pipeline.models import Account
+from leadflow.pipeline.models import Account, AccountLead
 from leadflow.routing import engine
 from leadflow.routing.models import (
     Notification,
@@ -106,30 +106,46 @@ def source_names(source_ids: Iterable[int | None]) -> dict[int, str]:
     return {pk: names[pk] for pk in source_ids if pk is not None and pk in names}
 
 
-def account_owners(*, leads: list[Lead], inferred: bool = True) -> dict[str, int]:
-    """Company domain → owner of its account (pipeline.Account), else, when ``inferred``, the owner of the
-    oldest other owned lead on it (free-mail domains never match)."""
+def account_owners(*, leads: list[Lead], inferred: bool = True) -> list[tuple[int, str] | None]:
+    """Per lead, the active owner of its account and what that owner owns: the account the lead is linked
+    to (by domain, company name or by hand), else the account of its company domain, else, when
+    ``inferred``, the owner of the oldest other owned lead on that domain (free-mail domains never match)."""
+    found: list[tuple[int, str] | None] = [None] * len(leads)
+    if saved := [lead.pk for lead in leads if lead.pk]:
+        linked = {
+            lead_id: (owner_id, f"account {name}")
+            for lead_id, owner_id, name in AccountLead.objects.filter(
+                lead_id__in=saved, account__owner__isnull=False, account__owner__is_active=True
+            ).values_list("lead_id", "account__owner_id", "account__name")
+        }
+        found = [linked.get(lead.pk) if lead.pk else None for lead in leads]
     domains = {
-        lead.company_domain for lead in leads if lead.company_domain and not is_free_mail(lead.company_domain)
+        lead.company_domain
+        for lead, owner in zip(leads, found, strict=True)
+        if owner is None and lead.company_domain and not is_free_mail(lead.company_domain)
     }
     if not domains:
-        return {}
+        return found
     owners: dict[str, int] = dict(
         Account.objects.filter(domain__in=domains, owner__isnull=False, owner__is_active=True)
         .order_by("-id")
         .values_list("domain", "owner_id")
     )
-    if not inferred:
-        return owners
-    rows = (
-        Lead.objects.filter(company_domain__in=domains, owner__isnull=False, owner__is_active=True)
-        .exclude(pk__in=[lead.pk for lead in leads if lead.pk])
-        .order_by("company_domain", "created_at", "id")
-        .values_list("company_domain", "owner_id")
-    )
-    for domain, owner_id in rows:
-        owners.setdefault(domain, owner_id)
-    return owners
+    if inferred:
+        rows = (
+            Lead.objects.filter(company_domain__in=domains, owner__isnull=False, owner__is_active=True)
+            .exclude(pk__in=saved)
+            .order_by("company_domain", "created_at", "id")
+            .values_list("company_domain", "owner_id")
+        )
+        for domain, owner_id in rows:
+            owners.setdefault(domain, owner_id)
+    return [
+        owner
+        if owner is not None or lead.company_domain not in owners
+        else (owners[lead.company_domain], lead.company_domain)
+        for lead, owner in zip(leads, found, strict=True)
+    ]
 
 
 def teams_plans() -> Mapping[int, engine.TeamPlan]:
@@ -299,7 +315,7 @@ class Plan:
     ctx: engine.Context
     states: dict[int, RoundRobinState]
     users: dict[int, User]
-    account: dict[str, int]
+    accounts: list[tuple[int, str] | None]  # per lead: its account owner and what they own
     records: list[dict[str, Any]]
     matches: list[engine.Rule | None]  # the first matching rule of each record
 
@@ -320,9 +336,9 @@ def routing_plan(
         records = [lead_record(lead, source_name=names.get(lead.source_id or 0, "")) for lead in leads]
     plans = teams_plans()
     default_team_id = next((plan.id for plan in plans.values() if plan.is_default), None)
-    account = account_owners(leads=leads, inferred=settings.account_matching)
+    accounts = account_owners(leads=leads, inferred=settings.account_matching)
     starts: set[int | None] = set()
-    user_ids: set[int] = set(account.values())
+    user_ids: set[int] = {found[0] for found in accounts if found is not None}
     matches = [engine.match_rule(rules, record) for record in records]
     for rule in matches:
         if rule is None:
@@ -354,7 +370,7 @@ def routing_plan(
     ctx = engine.Context(
         rules=rules, teams=dict(plans), reps=reps, turns=turns, fields=fields, default_team_id=default_team_id
     )
-    return Plan(ctx=ctx, states=states, users=users, account=account, records=records, matches=matches)
+    return Plan(ctx=ctx, states=states, users=users, accounts=accounts, records=records, matches=matches)
 
 
 def routing_simulate(
@@ -388,15 +404,7 @@ def routing_simulate(
         record.setdefault("status", Status.NEW)
         lead = Lead(company_domain=str(record.get("company_domain") or "").strip().lower())
     plan = routing_plan(leads=[lead], records=[record], now=now, lock=False)
-    domain = lead.company_domain
-    return engine.decide_matched(
-        record,
-        plan.matches[0],
-        plan.ctx,
-        now,
-        account_owner_id=plan.account.get(domain),
-        account_domain=domain,
-    )
+    return engine.decide_matched(record, plan.matches[0], plan.ctx, now, account=plan.accounts[0])
 
 
 def notifications_for(*, user: User) -> QuerySet[Notification]:

@@ -80,11 +80,8 @@ def leads_route(*, leads: list[Lead], now: dt.datetime | None = None) -> dict[in
     if not waiting:
         return outcomes
     plan = routing_plan(leads=waiting, now=now, lock=True)
-    for lead, record, rule in zip(waiting, plan.records, plan.matches, strict=True):
-        domain = lead.company_domain
-        decision = engine.decide_matched(
-            record, rule, plan.ctx, now, account_owner_id=plan.account.get(domain), account_domain=domain
-        )
+    for lead, record, rule, account in zip(waiting, plan.records, plan.matches, plan.accounts, strict=True):
+        decision = engine.decide_matched(record, rule, plan.ctx, now, account=account)
         outcomes[lead.pk] = _apply(lead, decision, plan, now)
     assigned = [lead for lead in waiting if lead.owner_id is not None]
     clocks = sla_clocks_start(

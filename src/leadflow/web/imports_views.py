@@ -5,6 +5,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -13,6 +14,7 @@ from django.urls import URLPattern, path
 from django.views.decorators.http import require_POST
 
 from leadflow.access.models import Role, User
+from leadflow.capture.email_intake import InboundRouteError, inbound_route_poll_now, inbound_route_save
 from leadflow.capture.import_files import ImportFileError
 from leadflow.capture.import_mapping import mapping_targets
 from leadflow.capture.imports import (
@@ -25,7 +27,14 @@ from leadflow.capture.imports import (
     import_start,
     import_undo,
 )
-from leadflow.capture.models import EmailOutcome, Import, ImportMapping, ImportStatus, InboundEmail
+from leadflow.capture.models import (
+    EmailOutcome,
+    Import,
+    ImportMapping,
+    ImportStatus,
+    InboundEmail,
+    InboundRoute,
+)
 from leadflow.leads.models import Source
 from leadflow.leads.selectors import custom_field_specs
 
@@ -166,7 +175,8 @@ def import_undo_view(request: HttpRequest, import_id: int) -> HttpResponse:
 
 @importer_required
 def inbound_email_list(request: HttpRequest) -> HttpResponse:
-    """Inbound emails by outcome; the rejected log by default."""
+    """The inbound routes (addresses, mailboxes, last poll and its error) with a form to add one, and the
+    inbound emails by outcome; the rejected log by default."""
     outcome = request.GET.get("outcome", EmailOutcome.REJECTED)
     if outcome not in EmailOutcome.values:
         outcome = EmailOutcome.REJECTED
@@ -174,8 +184,74 @@ def inbound_email_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/imports/inbound_emails.html",
-        {"records": records, "outcome": outcome, "outcomes": EmailOutcome.choices},
+        {
+            "records": records,
+            "outcome": outcome,
+            "outcomes": EmailOutcome.choices,
+            "routes": InboundRoute.objects.select_related("source"),
+            "sources": Source.objects.order_by("name").values_list("name", flat=True),
+        },
     )
+
+
+def _route_form(
+    request: HttpRequest, route: InboundRoute | None, status: int = 200, errors: dict[str, str] | None = None
+) -> HttpResponse:
+    values: dict[str, Any]
+    if request.method == "POST":
+        values = dict(request.POST.dict())
+    elif route is not None:
+        values = {
+            "address": route.address,
+            "source": route.source.name,
+            "imap_host": route.imap_host,
+            "imap_port": route.imap_port,
+            "imap_ssl": route.imap_ssl,
+            "imap_user": route.imap_user,
+            "imap_folder": route.imap_folder,
+            "is_active": route.is_active,
+        }
+    else:
+        values = {"imap_port": 993, "imap_ssl": True, "imap_folder": "INBOX", "is_active": True}
+    context = {
+        "route": route,
+        "values": values,
+        "errors": errors or {},
+        "sources": Source.objects.order_by("name").values_list("name", flat=True),
+        "poll_seconds": settings.LEADFLOW_IMAP_POLL_SECONDS,
+    }
+    return render(request, "web/imports/inbound_route.html", context, status=status)
+
+
+@importer_required
+def inbound_route_edit(request: HttpRequest, route_id: int | None = None) -> HttpResponse:
+    """Add or edit an inbound route; bad values answer 422 with a message per field."""
+    routes = InboundRoute.objects.select_related("source")
+    route = get_object_or_404(routes, pk=route_id) if route_id else None
+    if request.method != "POST":
+        return _route_form(request, route)
+    try:
+        saved = inbound_route_save(route=route, values=request.POST.dict(), actor=_user(request))
+    except InboundRouteError as err:
+        return _route_form(request, route, status=422, errors=err.errors)
+    messages.success(
+        request,
+        f"Inbound route {saved.address} saved"
+        + (f"; the worker polls {saved.imap_host}." if saved.imap_host and saved.is_active else "."),
+    )
+    return redirect("web:inbound_email_list")
+
+
+@importer_required
+@require_POST
+def inbound_route_poll(request: HttpRequest, route_id: int) -> HttpResponse:
+    route = get_object_or_404(InboundRoute, pk=route_id)
+    if not route.imap_host:
+        messages.error(request, f"{route.address} has no IMAP mailbox to poll.")
+    else:
+        inbound_route_poll_now(route=route, actor=_user(request))
+        messages.success(request, f"Polling {route.imap_host} for {route.address} now.")
+    return redirect("web:inbound_email_list")
 
 
 urlpatterns: list[URLPattern] = [
@@ -188,4 +264,7 @@ urlpatterns: list[URLPattern] = [
     path("imports/<int:import_id>/errors.csv", import_errors, name="import_errors"),
     path("imports/<int:import_id>/undo", import_undo_view, name="import_undo"),
     path("inbound-emails/", inbound_email_list, name="inbound_email_list"),
+    path("inbound-routes/new", inbound_route_edit, name="inbound_route_create"),
+    path("inbound-routes/<int:route_id>/", inbound_route_edit, name="inbound_route_edit"),
+    path("inbound-routes/<int:route_id>/poll", inbound_route_poll, name="inbound_route_poll"),
 ]
