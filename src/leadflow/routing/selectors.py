@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from leadflow.access.models import Membership, Team, User
@@ -16,7 +16,7 @@ from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import custom_field_specs, lead_get
-from leadflow.pipeline.models import Account, AccountLead
+from leadflow.pipeline.models import Account
 from leadflow.routing import engine
 from leadflow.routing.models import (
     Notification,
@@ -109,36 +109,43 @@ def source_names(source_ids: Iterable[int | None]) -> dict[int, str]:
 def account_owners(*, leads: list[Lead], inferred: bool = True) -> list[tuple[int, str] | None]:
     """Per lead, the active owner of its account and what that owner owns: the account the lead is linked
     to (by domain, company name or by hand), else the account of its company domain, else, when
-    ``inferred``, the owner of the oldest other owned lead on that domain (free-mail domains never match)."""
-    found: list[tuple[int, str] | None] = [None] * len(leads)
-    if saved := [lead.pk for lead in leads if lead.pk]:
-        linked = {
-            lead_id: (owner_id, f"account {name}")
-            for lead_id, owner_id, name in AccountLead.objects.filter(
-                lead_id__in=saved, account__owner__isnull=False, account__owner__is_active=True
-            ).values_list("lead_id", "account__owner_id", "account__name")
-        }
-        found = [linked.get(lead.pk) if lead.pk else None for lead in leads]
+    ``inferred``, the owner of the oldest other owned lead on that domain (free-mail domains never match).
+    Accounts and links come from one query."""
+    saved = [lead.pk for lead in leads if lead.pk]
     domains = {
+        lead.company_domain for lead in leads if lead.company_domain and not is_free_mail(lead.company_domain)
+    }
+    linked: dict[int, tuple[int, str]] = {}
+    owners: dict[str, int] = {}
+    if saved or domains:
+        # `or [-1]`: an empty IN () cannot be part of a join condition; no lead has id -1.
+        links = FilteredRelation("lead_links", condition=Q(lead_links__lead_id__in=saved or [-1]))
+        rows = (
+            Account.objects.annotate(links=links)
+            .filter(
+                Q(domain__in=domains) | Q(links__isnull=False), owner__isnull=False, owner__is_active=True
+            )
+            .values_list("domain", "owner_id", "name", "links__lead_id")
+        )
+        for domain, owner_id, name, lead_id in rows:
+            if lead_id is not None:
+                linked[lead_id] = (owner_id, f"account {name}")
+            if domain in domains:
+                owners[domain] = owner_id
+    found = [linked.get(lead.pk) if lead.pk else None for lead in leads]
+    unowned = {
         lead.company_domain
         for lead, owner in zip(leads, found, strict=True)
-        if owner is None and lead.company_domain and not is_free_mail(lead.company_domain)
+        if owner is None and lead.company_domain in domains and lead.company_domain not in owners
     }
-    if not domains:
-        return found
-    owners: dict[str, int] = dict(
-        Account.objects.filter(domain__in=domains, owner__isnull=False, owner__is_active=True)
-        .order_by("-id")
-        .values_list("domain", "owner_id")
-    )
-    if inferred:
-        rows = (
-            Lead.objects.filter(company_domain__in=domains, owner__isnull=False, owner__is_active=True)
+    if inferred and unowned:
+        rows_inferred = (
+            Lead.objects.filter(company_domain__in=unowned, owner__isnull=False, owner__is_active=True)
             .exclude(pk__in=saved)
             .order_by("company_domain", "created_at", "id")
             .values_list("company_domain", "owner_id")
         )
-        for domain, owner_id in rows:
+        for domain, owner_id in rows_inferred:
             owners.setdefault(domain, owner_id)
     return [
         owner
