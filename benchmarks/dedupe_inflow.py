@@ -11,8 +11,11 @@
    name + company matches, a third new people) the hygiene part of the identify step, as the intake flow
    calls it for a batch of one: records_suspects (indexed blocking keys, candidate fetch, comparisons,
    explanation), then writing the new lead's keys (leads_keys_refresh) and the account lookup
-   (leads_link_accounts), each inside a transaction that is rolled back. Reported: median, p95, max ms;
-   the target is a median ≤ 2 ms.
+   (leads_link_accounts), each probe in a transaction that commits, as a capture's does (a rollback would
+   also drop the connection's prepared statements); the probe leads are deleted after the timing. Before
+   it, the tables and indexes the check reads are loaded into PostgreSQL's buffers (pg_prewarm), as a
+   running server has them; the output shows shared_buffers. Reported: median, p95, max ms; the target
+   is a median ≤ 2 ms.
 3. Full scan: duplicates_scan() over every lead, timed end to end (read, prepare, block, compare, write the
    review queue); target ≤ 60 s.
 """
@@ -69,10 +72,10 @@ def _people(count: int) -> list[dict[str, str]]:
     fake = Faker(["en_US", "de_DE", "fr_FR", "es_ES"])
     Faker.seed(SEED)
     rng = random.Random(SEED)
-    firsts = list({fake.first_name() for _ in range(6000)})
-    lasts = list({fake.last_name() for _ in range(30000)})
-    companies = list({fake.company() for _ in range(40000)})
-    cities = list({fake.city() for _ in range(3000)})
+    firsts = sorted({fake.first_name() for _ in range(6000)})
+    lasts = sorted({fake.last_name() for _ in range(30000)})
+    companies = sorted({fake.company() for _ in range(40000)})
+    cities = sorted({fake.city() for _ in range(3000)})
     domains = ["gmail.com", "outlook.com", "yahoo.com"] + [fake.domain_name() for _ in range(5000)]
     rows: list[dict[str, str]] = []
     for n in range(count):
@@ -166,6 +169,26 @@ def _load(rows: list[dict[str, str]]) -> None:
     raw.commit()
 
 
+def _prewarm() -> str:
+    """Loads what the check reads into shared buffers; returns the server's shared_buffers."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        for relation in (*PREWARMED, *_indexes(cursor, PREWARMED)):
+            cursor.execute("SELECT pg_prewarm(%s)", [relation])
+        cursor.execute("SHOW shared_buffers")
+        return cursor.fetchone()[0]
+
+
+PREWARMED = ("leads_lead", "hygiene_matchkey", "pipeline_account", "pipeline_accountlead")
+
+
+def _indexes(cursor: Any, tables: tuple[str, ...]) -> list[str]:
+    cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = ANY(%s)", [list(tables)])
+    return [row[0] for row in cursor.fetchall()]
+
+
 def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
     from django.db import transaction
 
@@ -192,6 +215,7 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
     timings, check_only, found = [], [], 0
     for probe in probes[:20]:  # warm-up
         records_suspects(records=[lead_record(probe)])
+    made = []
     for probe in probes:
         fields = ("first_name", "last_name", "company", "city", "country")
         lead = Lead(**{name: probe[name] for name in fields}, email_normalized=probe["email"])
@@ -203,15 +227,16 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
             leads_keys_refresh(leads=[lead], new_ids=[lead.pk])
             leads_link_accounts(leads=[lead], new_ids=[lead.pk])
             end = time.perf_counter()
-            transaction.set_rollback(True)
+        made.append(lead.pk)
         found += suspects[0] is not None
         timings.append((end - start) * 1000)
         check_only.append((middle - start) * 1000)
+    Lead.objects.filter(pk__in=made).delete()
     return {
         "checks": checks,
         "suspects_found": found,
         "median_ms": statistics.median(timings),
-        "p95_ms": percentile(timings, 95),
+        "p95_ms": percentile(sorted(timings), 95),
         "max_ms": max(timings),
         "check_only_median_ms": statistics.median(check_only),
     }
@@ -243,6 +268,7 @@ def main() -> None:
         print(f"generated {len(rows)} leads in {time.perf_counter() - start:.1f} s", flush=True)
         if not args.reuse_db:
             _load(rows)
+        print(f"prewarmed the tables the check reads; shared_buffers = {_prewarm()}", flush=True)
         inflow = _inflow(rows, args.checks)
         met = inflow["median_ms"] <= INFLOW_TARGET_MS
         print(

@@ -1,9 +1,12 @@
-"""Set-based writes the ORM does slowly."""
+"""Set-based writes the ORM does slowly, and the statements every capture runs."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from django.db import connections, models, router
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections, models, router
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # Rows per UPDATE statement; keeps the parameter count well under SQLite's and PostgreSQL's limits.
 UPDATE_CHUNK = 500
@@ -155,3 +158,43 @@ def _update_by_copy(
         updated = cursor.rowcount
         cursor.execute(f"DROP TABLE {temp}")
     return int(updated)
+
+
+@contextmanager
+def hot_cursor(alias: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
+    """A cursor for the few statements run on every capture, with constant SQL text.
+
+    On PostgreSQL it binds parameters on the server and prepares each statement once per connection,
+    so PostgreSQL stops parsing and planning it (Django binds on the client: every execution is parsed
+    and planned). Query logging and execute wrappers apply as to any Django cursor. Write lists
+    as ``= ANY(%s)`` there; see ``in_values``.
+    """
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    if connection.connection.prepare_threshold is None:
+        # Django turns preparation off; a threshold no count reaches keeps it to statements asked for.
+        connection.connection.prepare_threshold = 2**31
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    with connection.wrap_database_errors, _PreparedCursor(connection.connection) as raw:
+        yield wrapper(raw, connection)
+
+
+class _PreparedCursor(psycopg.Cursor[Any]):
+    """Server-side binding, and every statement prepared."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        return super().execute(query, params, prepare=True, binary=binary)
+
+
+def in_values(values: Sequence[Any], alias: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:
+    """``column <this>`` tests membership in ``values``: one array parameter on PostgreSQL (the SQL text
+    stays the same whatever the count), a list of placeholders elsewhere."""
+    if connections[alias].vendor == "postgresql":
+        return "= ANY(%s)", [list(values)]
+    return f"IN ({', '.join(['%s'] * len(values))})", list(values)

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.core import serializers
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import UniqueConstraint
 from django.utils import timezone
 
 from leadflow.access.models import User
+from leadflow.core.db import hot_cursor, in_values
 from leadflow.hygiene.deliverability import domain_deliverability, resolver_for
 from leadflow.hygiene.matching import (
     DEFAULT_CONFIG,
@@ -102,13 +103,30 @@ def leads_keys_refresh(*, leads: Iterable[Lead], new_ids: Iterable[int] = ()) ->
     created = set(new_ids)
     if stale := [lead.pk for lead in leads if lead.pk not in created]:
         MatchKey.objects.filter(lead_id__in=stale).delete()
-    MatchKey.objects.bulk_create(
-        [
-            MatchKey(lead_id=lead.pk, key=key[:300])
-            for lead in leads
-            for key in matcher().rule_keys(lead_record(lead))
-        ]
-    )
+    rows = [(lead.pk, key[:300]) for lead in leads for key in _rule_keys(lead_record(lead))]
+    if not rows:
+        return
+    with hot_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "INSERT INTO hygiene_matchkey (lead_id, key) SELECT * FROM unnest(%s::bigint[], %s::text[])",
+                [[lead_id for lead_id, _ in rows], [key for _, key in rows]],
+            )
+        else:
+            cursor.executemany("INSERT INTO hygiene_matchkey (lead_id, key) VALUES (%s, %s)", rows)
+
+
+def _rule_keys(record: Mapping[str, Any]) -> list[str]:
+    """The record's blocking keys; a capture asks for them twice (identify, then the keys refresh)."""
+    try:
+        return list(_cached_rule_keys(tuple(record.items())))
+    except TypeError:  # an unhashable custom value
+        return matcher().rule_keys(record)
+
+
+@lru_cache(maxsize=256)
+def _cached_rule_keys(items: tuple[tuple[str, Any], ...]) -> tuple[str, ...]:
+    return tuple(matcher().rule_keys(dict(items)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -153,19 +171,17 @@ def records_suspects(
     """For each record (engine field names), its most probable existing duplicate at or above the review
     threshold, found through the indexed blocking keys; None when there is none."""
     engine = matcher()
-    keys_per_record = [engine.rule_keys(record) for record in records]
-    wanted = {key for keys in keys_per_record for key in keys}
+    keys_per_record = [_rule_keys(record) for record in records]
+    wanted = sorted({key for keys in keys_per_record for key in keys})
     if not wanted:
         return [None] * len(records)
     excluded = set(exclude_ids)
     owners: dict[str, list[int]] = {}
-    # One query: the leads behind the keys, with the fields the engine compares.
-    keyed = Lead.objects.filter(match_keys__key__in=wanted).values(
-        "match_keys__key", "id", *_record_columns()
-    )
     found: dict[int, dict[str, Any]] = {}
-    for row in keyed[: IN_FLOW_PER_KEY * len(wanted)]:
-        key, lead_id = row.pop("match_keys__key"), row["id"]
+    columns = ["id", *_record_columns()]
+    for key, *values in _keyed_leads(wanted, columns):
+        row = dict(zip(columns, values, strict=True))
+        lead_id = row["id"]
         if lead_id not in excluded and len(owners.setdefault(key, [])) < IN_FLOW_PER_KEY:
             owners[key].append(lead_id)
             found[lead_id] = row
@@ -196,6 +212,29 @@ def records_suspects(
             explained = engine.explain(incoming, existing, r, e, levels[index])
             best[r] = Suspect(existing.ids[e], probability, [x.as_dict() for x in explained.evidence])
     return best
+
+
+def _keyed_leads(keys: Sequence[str], columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """One statement: (key, *columns) of the leads behind the blocking keys, at most IN_FLOW_PER_KEY per
+    key on average; a prepared statement on PostgreSQL, since every capture runs it."""
+    quote = connection.ops.quote_name
+    test, params = in_values(keys)
+    select = ", ".join(f"l.{quote(Lead._meta.get_field(name).column)}" for name in columns)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            f"SELECT k.key, {select} FROM hygiene_matchkey k JOIN leads_lead l ON l.id = k.lead_id "
+            f"WHERE k.key {test} LIMIT %s",
+            [*params, IN_FLOW_PER_KEY * len(keys)],
+        )
+        rows = cursor.fetchall()
+    if "custom" in columns:
+        at = 1 + list(columns).index("custom")
+        rows = [(*row[:at], _json(row[at]), *row[at + 1 :]) for row in rows]
+    return rows
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def candidate_record(*, lead_id: int, other_id: int, suspect: Suspect, found_by: str) -> DuplicateCandidate:
@@ -295,9 +334,10 @@ def leads_link_accounts(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> di
         return {}
     by_domain: dict[str, Account] = {}
     by_name: dict[str, Account] = {}
-    for found in Account.objects.filter(models.Q(domain__in=domains) | models.Q(name_key__in=names)).order_by(
-        "id"
-    ):
+    ids = _account_ids(domains, names)
+    if not ids:
+        return {}
+    for found in Account.objects.select_related("owner").filter(pk__in=ids).order_by("id"):
         by_domain.setdefault(found.domain, found)
         by_name.setdefault(found.name_key, found)
     links, outcome = [], {}
@@ -315,6 +355,19 @@ def leads_link_accounts(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> di
             )
     AccountLead.objects.bulk_create(links, ignore_conflicts=True)
     return outcome
+
+
+def _account_ids(domains: set[str], names: set[str]) -> list[int]:
+    """Ids of the accounts with one of the domains or name keys, oldest first: one prepared statement,
+    so that a capture with no account to link costs one short query."""
+    domain_test, domain_params = in_values(sorted(domains))
+    name_test, name_params = in_values(sorted(names))
+    with hot_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM pipeline_account WHERE domain {domain_test} OR name_key {name_test} ORDER BY id",
+            [*domain_params, *name_params],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def account_save(*, name: str, domain: str = "", owner: User | None = None) -> Account:
