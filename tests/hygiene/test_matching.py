@@ -1,5 +1,6 @@
 """The pure matching engine: placeholders, blocking, comparison levels, probabilities, EM training."""
 
+import math
 import random
 import string
 
@@ -193,3 +194,82 @@ def test_config_round_trip_and_validation() -> None:
         MatchConfig.from_dict({"fields": [{"name": "x", "comparator": "nope"}], "blocking": []})
     with pytest.raises(ValueError):
         MatchConfig.from_dict({"fields": [], "blocking": [], "review": 0.9, "auto_merge": 0.5})
+
+
+@pytest.mark.parametrize("value", ["11", "55", "123", "210", "2222", "4567"])
+def test_short_numbers_are_real_values(value: str) -> None:
+    # house numbers and postcodes: repeated digits and runs only mark filler in longer numbers
+    assert not is_placeholder(value)
+    assert is_placeholder("00") and is_placeholder("12345") and is_placeholder("11111")
+
+
+def test_swapped_fields_get_their_own_level() -> None:
+    config = MatchConfig.from_dict(
+        {
+            "fields": [
+                {"name": "first_name", "comparator": "name", "swap_with": "last_name"},
+                {"name": "last_name", "comparator": "name", "swap_with": "first_name"},
+                {"name": "street", "comparator": "string", "thresholds": [0.9], "swap_with": "line2"},
+                {"name": "line2", "comparator": "string", "thresholds": [0.9], "swap_with": "street"},
+            ],
+            "blocking": [["city"]],
+        }
+    )
+    assert MatchConfig.from_dict(config.to_dict()) == config
+    spec = config.fields[0]
+    assert spec.level_labels[-2:] == ("swapped with last_name", "different")
+    matcher = Matcher(config)
+    prepared = matcher.prepare(
+        [
+            {"first_name": "Anna", "last_name": "Kowalski", "street": "12 Hill Road", "line2": "Flat 3"},
+            {"first_name": "Kowalski", "last_name": "Anna", "street": "Flat 3", "line2": "12 Hil Road"},
+            {"first_name": "Kowalski", "last_name": "Maria", "street": "Flat 3"},  # one-sided: not a swap
+        ]
+    )
+    levels = matcher.compare(prepared, prepared, np.array([[0, 1], [1, 0], [0, 2]]))
+    swapped = [len(s.level_labels) - 2 for s in config.fields]
+    different = [len(s.level_labels) - 1 for s in config.fields]
+    assert levels[0].tolist() == levels[1].tolist() == swapped
+    assert levels[2].tolist() == [different[0], different[1], different[2], -1]
+    with pytest.raises(ValueError, match="swap_with"):
+        MatchConfig.from_dict({"fields": [{"name": "a", "swap_with": "b"}], "blocking": [["a"]]})
+
+
+def _linked_people(seed: int = 3) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choice(string.ascii_lowercase) for _ in range(7))
+
+    rows = []
+    for i in range(400):
+        person = {"name": word(), "city": f"city{i % 25}", "id": f"{rng.randrange(10**7):07d}"}
+        rows.append(person)
+        if i % 4 == 0:
+            rows.append({**person, "name": person["name"][:-2] + "zz"})
+    return rows
+
+
+def test_trained_prior_is_over_all_pairs_and_u_excludes_the_matches() -> None:
+    rows = _linked_people()  # 500 records, 100 duplicate pairs
+    config = MatchConfig.from_dict(
+        {
+            "fields": [
+                {"name": "name", "comparator": "string"},
+                {"name": "city", "comparator": "exact"},
+                {"name": "id", "comparator": "exact"},
+            ],
+            "blocking": [["city"]],
+        }
+    )
+    prepared = Matcher(config).prepare(rows)
+    trained = Matcher(config).train(prepared, random_pairs=124_750, seed=1)
+    all_pairs = len(rows) * (len(rows) - 1) / 2
+    # the prior is the share of matches among all pairs, not among the ~5,000 blocked ones
+    assert trained.config.prior == pytest.approx(100 / all_pairs, rel=0.05)
+    # about 100 of the random pairs are duplicates, which agree on id as matches do, not by chance: taken as
+    # u, they would cap the weight of an exact id at log2(1 / prior) (u ≈ prior · m)
+    ids = trained.config.fields[2]
+    assert math.log2(ids.m[0] / ids.u[0]) > math.log2(1 / trained.config.prior) + 2
+    found = trained.score_pairs(prepared, threshold=0.9)
+    assert len(found) == 100

@@ -9,11 +9,12 @@ background full scan, imports and the file-level `leadflow dedupe` runner.
 2. ``candidate_pairs`` joins records that share a blocking key (normalized email, phone, phonetic
    name + company key, …); any rule is enough.
 3. ``compare`` gives each pair, field by field, a comparison level: exact, similar (Jaro-Winkler or edit
-   distance), same phonetic code, numeric/date within tolerance, different, or missing (-1).
+   distance), same phonetic code, numeric/date within tolerance, swapped with a partner field (first and
+   last name the wrong way round), different, or missing (-1).
 4. ``score`` turns the levels into a match probability: the sum of the Fellegi-Sunter weights
    log2(m/u) of each field's level plus the prior's log-odds. ``explain`` lists every field's share.
-5. ``train`` learns u from random pairs and m and the prior by expectation-maximisation over the
-   blocked pairs, when no configured weights are wanted.
+5. ``train`` learns u from random pairs (less the matches among them) and m and the prior (over all
+   pairs) by expectation-maximisation over the blocked pairs, when no configured weights are wanted.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ _KEYBOARD_RUNS = (
     "9876543210",
 )
 _ALNUM_RE = re.compile(r"[^0-9a-z]+")
+_SHORT_NUMBER = 4  # digits; up to this length repeated digits and runs (11, 123, 4567) are not filler
 
 
 @lru_cache(maxsize=65536)
@@ -97,10 +99,14 @@ def is_placeholder(value: str) -> bool:
     compact = _ALNUM_RE.sub("", text)
     if not compact:
         return True
+    if compact.isdigit() and len(compact) <= _SHORT_NUMBER:
+        # A short number is a house number, postcode, floor or year, and 11, 22, 123 or 4567 are as real as
+        # any other (11 is the most common house number of all): only all zeros count as filler.
+        return len(compact) >= 2 and set(compact) == {"0"}
     if len(compact) >= 2 and len(set(compact)) == 1:
-        return True  # 0000, aaaa, xxxxx
+        return True  # 00000, aaaa, xxxxx
     if len(compact) >= 3 and any(compact in run for run in _KEYBOARD_RUNS):
-        return True  # 123, 12345678, asdf, qwerty, abcd
+        return True  # 12345678, asdf, qwerty, abcd
     return compact in _PLACEHOLDER_WORDS
 
 
@@ -159,10 +165,18 @@ class FieldSpec:
     # Configured probabilities per level (exact, then each threshold, then "different"); learned if empty.
     m: tuple[float, ...] = ()
     u: tuple[float, ...] = ()
+    # Another field the two values are often entered in the wrong way round with (first and last name,
+    # address lines 1 and 2): adds a level "swapped with <field>", just above "different", for pairs whose
+    # two fields agree crosswise (this field with the other record's partner field, and vice versa).
+    swap_with: str | None = None
 
     def __post_init__(self) -> None:
         if self.comparator not in COMPARATORS:
             raise ValueError(f"Field {self.name!r}: unknown comparator {self.comparator!r}")
+        if self.swap_with is not None and (
+            self.swap_with == self.name or self.comparator in ("numeric", "date")
+        ):
+            raise ValueError(f"Field {self.name!r}: cannot be swapped with {self.swap_with!r}")
         if self.m and len(self.m) != len(self.level_labels):
             raise ValueError(f"Field {self.name!r}: m needs {len(self.level_labels)} values")
         if self.u and len(self.u) != len(self.level_labels):
@@ -206,6 +220,8 @@ class FieldSpec:
         elif self.comparator == "date":
             labels.append("one typo or day/month swapped")
             labels += [f"within {x:g} days" for x in t]
+        if self.swap_with is not None:
+            labels.append(f"swapped with {self.swap_with}")
         labels.append("different")
         return tuple(labels)
 
@@ -228,7 +244,9 @@ class MatchConfig:
 
     fields: tuple[FieldSpec, ...]
     blocking: tuple[tuple[str, ...], ...]
-    prior: float = 1e-3  # probability that a blocked pair is a match, before looking at the fields
+    # Probability that two records match before looking at their fields: over all pairs, blocked or not,
+    # as u is (blocking only decides which pairs get compared). A trained matcher learns it.
+    prior: float = 1e-3
     auto_merge: float = 0.99  # at or above: merged automatically
     review: float = 0.8  # at or above (and below auto_merge): sent to the review queue
     max_block_size: int = 1000  # a blocking key shared by more records is too common to be useful
@@ -246,6 +264,11 @@ class MatchConfig:
                     raise ValueError(f"Blocking rule {part!r} names no field")
         if len(names) != len(self.fields):
             raise ValueError("Each field may appear once.")
+        for spec in self.fields:
+            if spec.swap_with is not None and spec.swap_with not in names:
+                raise ValueError(
+                    f"Field {spec.name!r}: swap_with {spec.swap_with!r} is not a configured field"
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MatchConfig:
@@ -256,6 +279,7 @@ class MatchConfig:
                 thresholds=tuple(float(x) for x in f.get("thresholds", ())),
                 m=tuple(float(x) for x in f.get("m", ())),
                 u=tuple(float(x) for x in f.get("u", ())),
+                swap_with=str(f["swap_with"]) if f.get("swap_with") else None,
             )
             for f in data["fields"]
         )
@@ -278,6 +302,7 @@ class MatchConfig:
                     "thresholds": list(f.thresholds),
                     "m": list(f.m),
                     "u": list(f.u),
+                    **({"swap_with": f.swap_with} if f.swap_with else {}),
                 }
                 for f in self.fields
             ],
@@ -560,6 +585,16 @@ class Matcher:
     ) -> Matcher:
         """A matcher with u learned from random pairs, and m and the prior by EM over the blocked pairs.
 
+        The prior is the probability that two records match over *all* pairs, the population u describes:
+        a pair that shares a blocking key already agrees on the key's fields, and that agreement is counted
+        by those fields' weights, so a prior among the blocked pairs would count it twice. EM runs over all
+        pairs, with the pairs no blocking rule brings together taken as non-matches (posterior 0).
+
+        Random pairs include true matches (about one in 1/prior), so their level frequencies are a mixture
+        prior·m + (1 − prior)·u; u is what remains once the matches' share is taken out. Without that
+        correction, every field's "exact" weight is capped near log2(1/prior) however rare agreement by
+        chance is (unique ids, dates of birth).
+
         Configured m/u values of a field are kept as they are.
         """
         other = right if right is not None else left
@@ -575,13 +610,18 @@ class Matcher:
         levels = self.compare(left, other, blocked)
         m_tables: list[np.ndarray] = []
         u_tables: list[np.ndarray] = []
+        random_tables: list[np.ndarray] = []  # level frequencies among the random pairs
+        floors: list[float] = []  # the smallest u a level can have: half a pair in the sample
         for f, spec in enumerate(self.config.fields):
             size = len(spec.level_labels)
             column = u_levels[:, f]
             counts = np.bincount(column[column >= 0], minlength=size).astype(float) + 0.5
-            u_tables.append(np.asarray(spec.u) if spec.u else counts / counts.sum())
+            random_tables.append(counts / counts.sum())
+            floors.append(0.5 / counts.sum())
+            u_tables.append(np.asarray(spec.u) if spec.u else random_tables[f])
             m_tables.append(np.asarray(spec.m) if spec.m else np.asarray(_default_probabilities(spec)[0]))
-        prior = 0.1
+        all_pairs = max(len(left) * len(other) if right is not None else len(left) * (len(left) - 1) // 2, 1)
+        prior = float(np.clip(0.1 * len(blocked) / all_pairs, 1e-12, 0.5))  # a tenth of the blocked pairs
         for _ in range(iterations):
             logit = math.log2(prior / (1 - prior)) + sum(
                 np.where(
@@ -590,7 +630,7 @@ class Matcher:
                 for f in range(len(self.config.fields))
             )
             posterior = 1.0 / (1.0 + np.exp2(-np.clip(logit, -200, 200)))
-            prior = float(np.clip(posterior.mean(), 1e-6, 1 - 1e-6))
+            prior = float(np.clip(posterior.sum() / all_pairs, 1e-12, 1 - 1e-6))
             for f, spec in enumerate(self.config.fields):
                 if spec.m:
                     continue
@@ -599,6 +639,10 @@ class Matcher:
                 size = len(spec.level_labels)
                 sums = np.bincount(column[present], weights=posterior[present], minlength=size) + 1e-3
                 m_tables[f] = sums / sums.sum()
+            for f, spec in enumerate(self.config.fields):
+                if not spec.u:
+                    u = np.maximum(random_tables[f] - prior * m_tables[f], floors[f])
+                    u_tables[f] = u / u.sum()
         fields = tuple(
             replace(spec, m=tuple(float(x) for x in m_tables[f]), u=tuple(float(x) for x in u_tables[f]))
             for f, spec in enumerate(self.config.fields)
@@ -727,9 +771,47 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
         swapped = same_code("date_swapped", "date_digits")
         x, y = _derived(left, name, "ordinal")[i], _derived(right, name, "ordinal")[j]
         conditions += [typo | swapped] + [np.abs(x - y) <= t for t in thresholds]
+    if spec.swap_with is not None:
+        conditions.append(_swapped(spec, left, right, pairs, todo))
     level = np.select(conditions, list(range(len(conditions))), default=len(conditions)).astype(np.int8)
     level[missing] = -1
     return level
+
+
+def _swapped(
+    spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.ndarray, todo: np.ndarray
+) -> np.ndarray:
+    """Pairs (among ``todo``) whose field and its ``swap_with`` partner agree crosswise: this field with the
+    other record's partner and the partner with the other record's field, both present. Fuzzy comparators
+    agree at their first (highest) similarity threshold, the others exactly."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    name, partner = spec.name, str(spec.swap_with)
+    out = np.zeros(len(pairs), dtype=bool)
+    candidates = np.flatnonzero(todo)
+    if not len(candidates):
+        return out
+    fuzzy = spec.comparator in ("string", "name", "company")
+    kind = "company_text" if spec.comparator == "company" else "text"
+    cutoff = spec.effective_thresholds[0] if fuzzy else 1.0
+    agree = np.ones(len(candidates), dtype=bool)
+    for a, b in ((name, partner), (partner, name)):
+        a_text = _derived(left, a, kind)[i[candidates]]
+        b_text = _derived(right, b, kind)[j[candidates]]
+        present = (a_text != "") & (b_text != "")
+        if fuzzy:
+            scores = np.zeros(len(candidates), dtype=float)
+            if present.any():
+                scores[present] = cpdist(
+                    a_text[present], b_text[present], scorer=JaroWinkler.normalized_similarity
+                )
+            agree &= present & (scores >= cutoff)
+        else:
+            agree &= present & (a_text == b_text)
+        candidates, agree = candidates[agree], agree[agree]
+        if not len(candidates):
+            return out
+    out[candidates] = True
+    return out
 
 
 def dedupe_records(
