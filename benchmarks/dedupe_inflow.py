@@ -10,9 +10,9 @@
 2. In-flow check: for --checks new records (a third near-duplicates of existing leads, a third exact
    name + company matches, a third new people) the hygiene part of the identify step, as the intake flow
    calls it for a batch of one: records_suspects (indexed blocking keys, candidate fetch, comparisons,
-   explanation), then writing the new lead's keys (leads_keys_refresh) and the account lookup
-   (leads_link_accounts), each probe in a transaction that commits, as a capture's does (a rollback would
-   also drop the connection's prepared statements); the probe leads are deleted after the timing. Before
+   explanation), then writing the new lead's keys and looking up its account (leads_index), each probe
+   in a transaction that commits, as a capture's does (a rollback would also drop the connection's
+   prepared statements); the probe leads are deleted after the timing. Before
    it, the tables and indexes the check reads are loaded into PostgreSQL's buffers (pg_prewarm), as a
    running server has them; the output shows shared_buffers. Reported: median, p95, max ms; the target
    is a median ≤ 2 ms.
@@ -194,8 +194,7 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
 
     from leadflow.hygiene.services import (
         lead_record,
-        leads_keys_refresh,
-        leads_link_accounts,
+        leads_index,
         records_suspects,
     )
     from leadflow.leads.models import Lead
@@ -224,8 +223,7 @@ def _inflow(rows: list[dict[str, str]], checks: int) -> dict[str, Any]:
             start = time.perf_counter()
             suspects = records_suspects(records=[lead_record(lead)], exclude_ids=[lead.pk])
             middle = time.perf_counter()
-            leads_keys_refresh(leads=[lead], new_ids=[lead.pk])
-            leads_link_accounts(leads=[lead], new_ids=[lead.pk])
+            leads_index(leads=[lead], new_ids=[lead.pk])
             end = time.perf_counter()
         made.append(lead.pk)
         found += suspects[0] is not None

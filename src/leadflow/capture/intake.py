@@ -269,9 +269,8 @@ class IntakeFlow:
                     found_by="capture",
                 )
         new_ids = {item.lead.pk for item in items if item.lead and item.submission.outcome == Outcome.CREATED}
-        hygiene.leads_keys_refresh(leads=leads, new_ids=new_ids)
+        linked = hygiene.leads_index(leads=leads, new_ids=new_ids)
         hygiene.leads_email_check_enqueue(leads=leads)
-        linked = hygiene.leads_link_accounts(leads=leads, new_ids=new_ids)
         for item in items:
             if item.lead is not None and item.lead.pk in linked:
                 entry = next(e for e in item.submission.trace if e["step"] == "identify")

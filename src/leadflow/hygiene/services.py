@@ -97,23 +97,74 @@ def _prepare_leads(rows: Sequence[Mapping[str, Any]]) -> Prepared:
 def leads_keys_refresh(*, leads: Iterable[Lead], new_ids: Iterable[int] = ()) -> None:
     """Replaces the leads' blocking keys with those of their current values (``new_ids``: leads created
     in this transaction, which have none to delete)."""
-    leads = list(leads)
+    _index(list(leads), set(new_ids), link=False)
+
+
+def leads_index(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> dict[int, str]:
+    """After a capture's upsert: the leads' blocking keys refreshed, and each lead without an account
+    linked to the account of its company domain, else of its company name (legal suffixes ignored).
+
+    Returns lead id → how it was linked. ``new_ids`` are leads created in this transaction (no keys to
+    delete, no link yet). On PostgreSQL the new keys are written by the statement that finds the
+    accounts: one round trip for a new lead.
+    """
+    return _index(leads, set(new_ids), link=True)
+
+
+def _index(leads: list[Lead], created: set[int], *, link: bool) -> dict[int, str]:
+    leads = [lead for lead in leads if lead.pk is not None]
     if not leads:
-        return
-    created = set(new_ids)
+        return {}
     if stale := [lead.pk for lead in leads if lead.pk not in created]:
         MatchKey.objects.filter(lead_id__in=stale).delete()
-    rows = [(lead.pk, key[:300]) for lead in leads for key in _rule_keys(lead_record(lead))]
-    if not rows:
-        return
+    keys = [(lead.pk, key[:300]) for lead in leads for key in _rule_keys(lead_record(lead))]
+    unlinked = _unlinked(leads, created) if link else []
+    domains = {
+        lead.company_domain
+        for lead in unlinked
+        if lead.company_domain and not is_free_mail(lead.company_domain)
+    }
+    names = {
+        company_key(lead.company) for lead in unlinked if lead.company and not is_placeholder(lead.company)
+    }
+    names.discard("")
+    account_ids = _write_keys_find_accounts(keys, domains, names)
+    return _link_accounts(unlinked, account_ids) if account_ids else {}
+
+
+def _unlinked(leads: list[Lead], created: set[int]) -> list[Lead]:
+    if earlier := [lead.pk for lead in leads if lead.pk not in created]:
+        linked = set(AccountLead.objects.filter(lead__in=earlier).values_list("lead_id", flat=True))
+        return [lead for lead in leads if lead.pk not in linked]
+    return leads
+
+
+_INSERT_KEYS_PG = "INSERT INTO hygiene_matchkey (lead_id, key) SELECT * FROM unnest(%s::bigint[], %s::text[])"
+
+
+def _write_keys_find_accounts(keys: list[tuple[int, str]], domains: set[str], names: set[str]) -> list[int]:
+    """Inserts the (lead id, key) rows and returns the ids of the accounts with one of the domains or name
+    keys, oldest first, in as few prepared statements as the database allows."""
+    find = bool(domains or names)
+    domain_test, domain_params = in_values(sorted(domains))
+    name_test, name_params = in_values(sorted(names))
+    select = f"SELECT id FROM pipeline_account WHERE domain {domain_test} OR name_key {name_test} ORDER BY id"
     with hot_cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and keys:
+            key_params = [[lead_id for lead_id, _ in keys], [key for _, key in keys]]
+            if not find:
+                cursor.execute(_INSERT_KEYS_PG, key_params)
+                return []
             cursor.execute(
-                "INSERT INTO hygiene_matchkey (lead_id, key) SELECT * FROM unnest(%s::bigint[], %s::text[])",
-                [[lead_id for lead_id, _ in rows], [key for _, key in rows]],
+                f"WITH new_keys AS ({_INSERT_KEYS_PG}) {select}", [*key_params, *domain_params, *name_params]
             )
-        else:
-            cursor.executemany("INSERT INTO hygiene_matchkey (lead_id, key) VALUES (%s, %s)", rows)
+            return [row[0] for row in cursor.fetchall()]
+        if keys:
+            cursor.executemany("INSERT INTO hygiene_matchkey (lead_id, key) VALUES (%s, %s)", keys)
+        if not find:
+            return []
+        cursor.execute(select, [*domain_params, *name_params])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _rule_keys(record: Mapping[str, Any]) -> list[str]:
@@ -313,35 +364,15 @@ def duplicates_scan(
 # ------------------------------------------------------------------------------------------------
 
 
-def leads_link_accounts(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> dict[int, str]:
-    """Links leads without an account to the account of their company domain, else of their company name
-    (legal suffixes ignored); returns lead id → how it matched. ``new_ids`` have no link yet."""
-    created = set(new_ids)
-    unlinked = [lead for lead in leads if lead.pk is not None]
-    if earlier := [lead.pk for lead in unlinked if lead.pk not in created]:
-        linked = set(AccountLead.objects.filter(lead__in=earlier).values_list("lead_id", flat=True))
-        unlinked = [lead for lead in unlinked if lead.pk not in linked]
-    domains = {
-        lead.company_domain
-        for lead in unlinked
-        if lead.company_domain and not is_free_mail(lead.company_domain)
-    }
-    names = {
-        company_key(lead.company) for lead in unlinked if lead.company and not is_placeholder(lead.company)
-    }
-    names.discard("")
-    if not domains and not names:
-        return {}
+def _link_accounts(leads: list[Lead], account_ids: list[int]) -> dict[int, str]:
+    """Links each lead to the first of the accounts (oldest first) with its domain, else its name key."""
     by_domain: dict[str, Account] = {}
     by_name: dict[str, Account] = {}
-    ids = _account_ids(domains, names)
-    if not ids:
-        return {}
-    for found in Account.objects.select_related("owner").filter(pk__in=ids).order_by("id"):
+    for found in Account.objects.select_related("owner").filter(pk__in=account_ids).order_by("id"):
         by_domain.setdefault(found.domain, found)
         by_name.setdefault(found.name_key, found)
     links, outcome = [], {}
-    for lead in unlinked:
+    for lead in leads:
         account: Account | None = None
         reason = ""
         if lead.company_domain and lead.company_domain in by_domain:
@@ -355,19 +386,6 @@ def leads_link_accounts(*, leads: list[Lead], new_ids: Iterable[int] = ()) -> di
             )
     AccountLead.objects.bulk_create(links, ignore_conflicts=True)
     return outcome
-
-
-def _account_ids(domains: set[str], names: set[str]) -> list[int]:
-    """Ids of the accounts with one of the domains or name keys, oldest first: one prepared statement,
-    so that a capture with no account to link costs one short query."""
-    domain_test, domain_params = in_values(sorted(domains))
-    name_test, name_params = in_values(sorted(names))
-    with hot_cursor() as cursor:
-        cursor.execute(
-            f"SELECT id FROM pipeline_account WHERE domain {domain_test} OR name_key {name_test} ORDER BY id",
-            [*domain_params, *name_params],
-        )
-        return [row[0] for row in cursor.fetchall()]
 
 
 def account_save(*, name: str, domain: str = "", owner: User | None = None) -> Account:
