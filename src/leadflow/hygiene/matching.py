@@ -443,6 +443,10 @@ class Matcher:
             if spec.u and not spec.m:
                 u = spec.u
             self.weights.append(np.log2(np.asarray(m, dtype=float) / np.asarray(u, dtype=float)))
+        # One row per field, padded with zeros: level -1 (missing) reads the last column, weight 0.
+        self._weight_table = np.zeros((len(self.weights), max((len(w) for w in self.weights), default=0) + 1))
+        for f, table in enumerate(self.weights):
+            self._weight_table[f, : len(table)] = table
         self.prior_logit = math.log2(config.prior / (1 - config.prior))
 
     # 1. prepare --------------------------------------------------------------------------------
@@ -521,12 +525,7 @@ class Matcher:
     # 4. score ----------------------------------------------------------------------------------
     def match_weights(self, levels: np.ndarray) -> np.ndarray:
         """Per pair and field, the weight log2(m/u) of its level (0 when missing)."""
-        out = np.zeros(levels.shape, dtype=float)
-        for f, table in enumerate(self.weights):
-            column = levels[:, f]
-            present = column >= 0
-            out[present, f] = table[column[present]]
-        return out
+        return self._weight_table[np.arange(levels.shape[1]), levels]
 
     def probabilities(self, levels: np.ndarray) -> np.ndarray:
         total = self.prior_logit + self.match_weights(levels).sum(axis=1)
@@ -773,7 +772,10 @@ def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.n
         conditions += [typo | swapped] + [np.abs(x - y) <= t for t in thresholds]
     if spec.swap_with is not None:
         conditions.append(_swapped(spec, left, right, pairs, todo))
-    level = np.select(conditions, list(range(len(conditions))), default=len(conditions)).astype(np.int8)
+    # The first condition that holds gives the level (assigned in reverse, so earlier ones win).
+    level = np.full(len(pairs), len(conditions), dtype=np.int8)
+    for value in range(len(conditions) - 1, -1, -1):
+        level[conditions[value]] = value
     level[missing] = -1
     return level
 
