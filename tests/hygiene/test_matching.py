@@ -273,3 +273,41 @@ def test_trained_prior_is_over_all_pairs_and_u_excludes_the_matches() -> None:
     assert math.log2(ids.m[0] / ids.u[0]) > math.log2(1 / trained.config.prior) + 2
     found = trained.score_pairs(prepared, threshold=0.9)
     assert len(found) == 100
+
+
+def test_legal_basename_is_cleancos_basename_faster():
+    from cleanco import basename
+    from faker import Faker
+
+    from leadflow.hygiene.matching import legal_basename
+
+    fake = Faker(["en_US", "de_DE", "fr_FR", "es_ES", "nl_NL"])
+    Faker.seed(7)
+    suffixes = [
+        "Inc",
+        "Ltd",
+        "GmbH",
+        "LLC",
+        "S.A.",
+        "AG",
+        "Co.",
+        "KG",
+        "Pty Ltd",
+        "S.r.l.",
+        "N.V.",
+        "& Co. KG",
+    ]
+    names = [fake.company() for _ in range(2000)]
+    names += [f"{name} {suffixes[i % len(suffixes)]} {suffixes[i % 5]}" for i, name in enumerate(names[:500])]
+    names += [
+        "",
+        "  ",
+        "Inc",
+        "Ltd.",
+        "Daddy & Sons, Ltd.",
+        "ACME GmbH & Co. KG",
+        "X LLC LLC",
+        "Société Générale S.A.",
+    ]
+    assert [legal_basename(name) for name in names] == [basename(name) for name in names]
+    assert legal_basename("Acme Widgets GmbH & Co. KG") == "Acme Widgets"
