@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import jellyfish
@@ -216,7 +216,7 @@ class FieldSpec:
         if self.u and len(self.u) != len(self.level_labels):
             raise ValueError(f"Field {self.name!r}: u needs {len(self.level_labels)} values")
 
-    @property
+    @cached_property
     def effective_thresholds(self) -> tuple[float, ...]:
         if self.thresholds:
             return self.thresholds
@@ -229,7 +229,7 @@ class FieldSpec:
             "date": (),
         }.get(self.comparator, ())
 
-    @property
+    @cached_property
     def level_labels(self) -> tuple[str, ...]:
         """Human labels for each level, index = level."""
         t = self.effective_thresholds
@@ -347,15 +347,15 @@ class MatchConfig:
             "max_block_size": self.max_block_size,
         }
 
-    @property
-    def referenced_fields(self) -> list[str]:
+    @cached_property
+    def referenced_fields(self) -> tuple[str, ...]:
         names = [f.name for f in self.fields]
         for rule in self.blocking:
             for part in rule:
                 name = part.partition(":")[0]
                 if name not in names:
                     names.append(name)
-        return names
+        return tuple(names)
 
 
 # The lead fields compared by default; custom fields join through configuration ("custom.<key>").

@@ -151,7 +151,7 @@ def _write_keys_find_accounts(keys: list[tuple[int, str]], domains: set[str], na
     select = f"SELECT id FROM pipeline_account WHERE domain {domain_test} OR name_key {name_test} ORDER BY id"
     with hot_cursor() as cursor:
         if connection.vendor == "postgresql" and keys:
-            key_params = [[lead_id for lead_id, _ in keys], [key for _, key in keys]]
+            key_params: list[Any] = [[lead_id for lead_id, _ in keys], [key for _, key in keys]]
             if not find:
                 cursor.execute(_INSERT_KEYS_PG, key_params)
                 return []
@@ -270,7 +270,8 @@ def _keyed_leads(keys: Sequence[str], columns: Sequence[str]) -> list[tuple[Any,
     key on average; a prepared statement on PostgreSQL, since every capture runs it."""
     quote = connection.ops.quote_name
     test, params = in_values(keys)
-    select = ", ".join(f"l.{quote(Lead._meta.get_field(name).column)}" for name in columns)
+    column_of = {field.name: field.column for field in Lead._meta.concrete_fields}
+    select = ", ".join(f"l.{quote(column_of[name])}" for name in columns)
     with hot_cursor() as cursor:
         cursor.execute(
             f"SELECT k.key, {select} FROM hygiene_matchkey k JOIN leads_lead l ON l.id = k.lead_id "
