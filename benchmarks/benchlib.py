@@ -6,12 +6,14 @@ Nothing here imports Django at module level, so the HTTP benchmark's client proc
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +102,37 @@ def seed_team(reps: int = 5) -> str:
 
 # --- realistic payloads -------------------------------------------------------------------------
 
-_FIRST = ("Anna", "Ben", "Chloé", "Dmitri", "Elena", "Farid", "Grace", "Hiro", "Inès", "Jonas", "Kofi", "Lea")
-_LAST = ("Müller", "O'Brien", "Nguyen", "Schmidt", "García", "Rossi", "Kowalski", "Smith", "Dubois", "Tanaka")
-_COMPANIES = (
+# A few names that exercise normalization (accents, apostrophes, legal suffixes), then Faker's (fixed
+# seed) up to the pool sizes: people and companies as varied as a real inbound stream's, so the
+# duplicate check meets a realistic number of look-alikes (with 12 first names and 8 companies, a
+# first-name + company blocking key had 80 leads in 2,000).
+_FIRST_SEED = (
+    "Anna",
+    "Ben",
+    "Chloé",
+    "Dmitri",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Inès",
+    "Jonas",
+    "Kofi",
+    "Lea",
+)
+_LAST_SEED = (
+    "Müller",
+    "O'Brien",
+    "Nguyen",
+    "Schmidt",
+    "García",
+    "Rossi",
+    "Kowalski",
+    "Smith",
+    "Dubois",
+    "Tanaka",
+)
+_COMPANY_SEED = (
     ("Acme Corp", "acme.com"),
     ("Globex GmbH", "globex.de"),
     ("Initech Ltd", "initech.co.uk"),
@@ -112,6 +142,32 @@ _COMPANIES = (
     ("Hooli", "hooli.xyz"),
     ("Vandelay Industries", "vandelay.com"),
 )
+FIRST_NAMES, LAST_NAMES, COMPANIES = 397, 401, 499  # primes: every combination comes round
+
+
+@cache
+def _pools() -> tuple[list[str], list[str], list[tuple[str, str]]]:
+    from faker import Faker
+
+    fake = Faker(["en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL"], use_weighting=False)
+    fake.seed_instance(20261203)
+    first, last, companies = list(_FIRST_SEED), list(_LAST_SEED), list(_COMPANY_SEED)
+    while len(first) < FIRST_NAMES:
+        if (name := fake.first_name()) not in first:
+            first.append(name)
+    while len(last) < LAST_NAMES:
+        if (name := fake.last_name()) not in last:
+            last.append(name)
+    domains = {domain for _, domain in companies}
+    while len(companies) < COMPANIES:
+        name = fake.company()
+        domain = re.sub(r"[^a-z0-9]+", "-", _ascii(name).lower()).strip("-")[:40] + "." + fake.tld()
+        if domain not in domains:
+            domains.add(domain)
+            companies.append((name, domain))
+    return first, last, companies
+
+
 _TITLES = ("Head of Marketing", "CTO", "Sales Operations Manager", "Founder & CEO", "IT Director", "Buyer")
 _SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
 _UTM = (
@@ -145,9 +201,10 @@ def lead_payload(seq: int, run: str, *, revision: int = 0) -> dict[str, Any]:
     `revision` > 0 gives the same person (same email and phone) with a few changed fields,
     as a resubmission that updates the lead.
     """
-    first = _FIRST[seq % len(_FIRST)]
-    last = _LAST[(seq // len(_FIRST)) % len(_LAST)]
-    company, domain = _COMPANIES[seq % len(_COMPANIES)]
+    first_names, last_names, companies = _pools()
+    first = first_names[seq % FIRST_NAMES]
+    last = last_names[seq % LAST_NAMES]
+    company, domain = companies[seq % COMPANIES]
     phone, country = _phone_and_country(seq)
     source, medium, campaign, term = _UTM[(seq + revision) % len(_UTM)]
     attribution = {

@@ -3,6 +3,7 @@
 import math
 import random
 import string
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -311,3 +312,28 @@ def test_legal_basename_is_cleancos_basename_faster():
     ]
     assert [legal_basename(name) for name in names] == [basename(name) for name in names]
     assert legal_basename("Acme Widgets GmbH & Co. KG") == "Acme Widgets"
+
+
+def test_one_records_keys_are_the_keys_blocking_gives_the_set() -> None:
+    """The in-flow check computes a record's keys without arrays; they must be the keys of the scan."""
+    config = replace(DEFAULT_CONFIG, blocking=(*DEFAULT_CONFIG.blocking, ("city:first3", "custom.ref")))
+    matcher = Matcher(config)
+    records = [
+        {"first_name": "Anna", "last_name": "Müller", "company": "Acme GmbH", "email": "a@acme.io"},
+        {"first_name": " ANNA ", "last_name": "muller", "company": "n/a", "phone": "+4930123456"},
+        {"first_name": "test", "last_name": "O'Brien", "company": "The Acme Co", "city": "Berlin"},
+        {
+            "first_name": None,
+            "last_name": float("nan"),
+            "company": "Inc",
+            "city": "Köln",
+            "custom": {"ref": 7},
+        },
+        {"email": "test@test.com", "phone": "0000000", "city": "Paris", "custom": {"ref": "x-1"}},
+        {},
+    ]
+    columns = matcher.blocking_keys(matcher.prepare(records))
+    for r, record in enumerate(records):
+        expected = [f"{i}:{column[r]}" for i, column in enumerate(columns) if column[r] is not None]
+        assert matcher.rule_keys(record) == expected
+    assert matcher.rule_keys(records[0])[:1] == ["0:a@acme.io"]

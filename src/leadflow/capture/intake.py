@@ -44,7 +44,7 @@ from leadflow.leads.models import (
     StageTransition,
     Touch,
 )
-from leadflow.leads.selectors import custom_field_specs
+from leadflow.leads.selectors import custom_field_specs, sources_by_name
 from leadflow.leads.services import lead_apply_custom, lead_apply_values
 from leadflow.leads.steps import StepOutcome
 from leadflow.nurture.services import leads_schedule_follow_ups
@@ -224,7 +224,7 @@ class IntakeFlow:
             return
         parsed = [items[i].parsed for i in fresh]
         records = [hygiene.lead_record({**p.values, "custom": p.custom}) for p in parsed if p is not None]
-        auto_merge = hygiene.matching_config().auto_merge
+        auto_merge = hygiene.matcher().config.auto_merge
         for i, suspect in zip(fresh, hygiene.records_suspects(records=records), strict=True):
             item, group = items[i], items[i].group
             if suspect is None or group is None:
@@ -260,14 +260,14 @@ class IntakeFlow:
     def _after_upsert_hygiene(self, items: list[IntakeItem]) -> None:
         """Queues possible duplicates, refreshes blocking keys, links leads to their accounts."""
         leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
-        for item in items:
-            if item.suspect is not None and item.lead is not None and item.lead.pk != item.suspect.lead_id:
-                hygiene.candidate_record(
-                    lead_id=item.lead.pk,
-                    other_id=item.suspect.lead_id,
-                    suspect=item.suspect,
-                    found_by="capture",
-                )
+        hygiene.candidates_record(
+            pairs=[
+                (item.lead.pk, item.suspect.lead_id, item.suspect)
+                for item in items
+                if item.suspect is not None and item.lead is not None and item.lead.pk != item.suspect.lead_id
+            ],
+            found_by="capture",
+        )
         new_ids = {item.lead.pk for item in items if item.lead and item.submission.outcome == Outcome.CREATED}
         linked = hygiene.leads_index(leads=leads, new_ids=new_ids)
         hygiene.leads_email_check_enqueue(leads=leads)
@@ -355,18 +355,13 @@ class IntakeFlow:
 
     def _resolve_sources(self, items: list[IntakeItem]) -> None:
         """Points each submission at the source its payload names; unknown names become new sources."""
-        names = {i.parsed.source_name for i in items if i.parsed and i.parsed.source_name}
-        if not names:
-            return
-        query = Q(pk__in=[])
-        for name in names:
-            query |= Q(name__iexact=name)
-        found = {source.name.lower(): source for source in Source.objects.filter(query)}
+        found: dict[str, Source] = {}
         for item in items:
             assert item.parsed is not None
-            name = item.parsed.source_name
-            if not name:
+            if not (name := item.parsed.source_name):
                 continue
+            if not found:
+                found = dict(sources_by_name())
             if name.lower() not in found:
                 found[name.lower()] = Source.objects.create(name=name, channel=item.submission.channel)
             item.submission.source = found[name.lower()]

@@ -433,7 +433,14 @@ class PairScore:
 def _clean(value: object) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    text = " ".join(str(value).casefold().split())
+    return _clean_text(value if isinstance(value, str) else str(value))
+
+
+@lru_cache(maxsize=1 << 16)
+def _clean_text(text: str) -> str | None:
+    """Case-folded, whitespace-collapsed text; None for a placeholder (names, companies and cities repeat
+    from record to record, hence the cache)."""
+    text = " ".join(text.casefold().split())
     return None if is_placeholder(text) else text
 
 
@@ -516,13 +523,22 @@ class Matcher:
         return keys
 
     def rule_keys(self, record: Mapping[str, Any]) -> list[str]:
-        """The blocking keys of one record, prefixed by rule number: what the database indexes."""
-        prepared = self.prepare([record])
-        return [
-            f"{i}:{column[0]}"
-            for i, column in enumerate(self.blocking_keys(prepared))
-            if column[0] is not None
-        ]
+        """The blocking keys of one record, prefixed by rule number: what the database indexes (the keys
+        ``blocking_keys`` gives, computed without arrays: the in-flow check asks for one record's)."""
+        keys = []
+        for number, rule in enumerate(self.config.blocking):
+            parts = []
+            for part in rule:
+                name, _, transform = part.partition(":")
+                value = _clean(_lookup(record, name))
+                if value is not None and transform:
+                    value = _TRANSFORMS[transform](value)
+                if value is None:
+                    break
+                parts.append(value)
+            else:
+                keys.append(f"{number}:" + "\x1f".join(parts))
+        return keys
 
     def candidate_pairs(self, left: Prepared, right: Prepared | None = None) -> np.ndarray:
         """Index pairs (i, j) sharing a blocking key: within ``left`` (i < j), or ``left`` × ``right``."""

@@ -64,29 +64,41 @@ _RECORD_ALIASES = {"email": "email_normalized", "phone": "phone_e164"}
 
 
 def _record_columns() -> list[str]:
-    names = {
-        _RECORD_ALIASES.get(n, n) for n in matching_config().referenced_fields if not n.startswith("custom.")
-    }
-    return sorted(
-        names | {"custom"}
-        if any(n.startswith("custom.") for n in matching_config().referenced_fields)
-        else names
-    )
+    referenced = matcher().config.referenced_fields
+    names = {_RECORD_ALIASES.get(n, n) for n in referenced if not n.startswith("custom.")}
+    return sorted(names | {"custom"} if any(n.startswith("custom.") for n in referenced) else names)
+
+
+def _record_sources() -> list[tuple[str, str, str | None]]:
+    """Per engine field: its name, the lead attribute it comes from, and the key in ``custom`` if any."""
+    return [
+        (name, "custom", name.partition(".")[2])
+        if name.startswith("custom.")
+        else (name, _RECORD_ALIASES.get(name, name), None)
+        for name in matcher().config.referenced_fields
+    ]
 
 
 def lead_record(lead: Lead | Mapping[str, Any]) -> dict[str, Any]:
     """What the engine sees of a lead (a model instance or a row of ``_record_columns()`` values)."""
-    get = lead.get if isinstance(lead, Mapping) else (lambda name: getattr(lead, name, None))
-    record = {name: get(_RECORD_ALIASES.get(name, name)) for name in matching_config().referenced_fields}
-    custom = get("custom") or {}
-    for name in record:
-        if name.startswith("custom."):
-            record[name] = custom.get(name.partition(".")[2])
-    return record
+    return _records([lead])[0]
+
+
+def _records(leads: Sequence[Lead | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    sources = _record_sources()
+    records = []
+    for lead in leads:
+        row = lead if isinstance(lead, Mapping) else None
+        record = {}
+        for name, attribute, custom_key in sources:
+            value = row.get(attribute) if row is not None else getattr(lead, attribute, None)
+            record[name] = (value or {}).get(custom_key) if custom_key is not None else value
+        records.append(record)
+    return records
 
 
 def _prepare_leads(rows: Sequence[Mapping[str, Any]]) -> Prepared:
-    return matcher().prepare([lead_record(row) for row in rows], ids=[row["id"] for row in rows])
+    return matcher().prepare(_records(rows), ids=[row["id"] for row in rows])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -289,15 +301,21 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def candidate_record(*, lead_id: int, other_id: int, suspect: Suspect, found_by: str) -> DuplicateCandidate:
-    """Queues a pair for review (once per pair; a dismissed pair stays dismissed)."""
-    left, right = sorted((lead_id, other_id))
-    candidate, _ = DuplicateCandidate.objects.get_or_create(
-        left_id=left,
-        right_id=right,
-        defaults={"probability": suspect.probability, "evidence": suspect.evidence, "found_by": found_by},
-    )
-    return candidate
+def candidates_record(*, pairs: Iterable[tuple[int, int, Suspect]], found_by: str) -> None:
+    """Queues (lead id, other lead id, suspect) pairs for review in one statement, once per pair: a pair
+    already queued, or dismissed, stays as it is."""
+    rows = {}
+    for lead_id, other_id, suspect in pairs:
+        left, right = sorted((lead_id, other_id))
+        rows[left, right] = DuplicateCandidate(
+            left_id=left,
+            right_id=right,
+            probability=suspect.probability,
+            evidence=suspect.evidence,
+            found_by=found_by,
+        )
+    if rows:
+        DuplicateCandidate.objects.bulk_create(rows.values(), ignore_conflicts=True)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from leadflow.access.models import Role, User
 from leadflow.core.config import config_cached
 from leadflow.leads.fields import CustomFieldSpec
-from leadflow.leads.models import FUNNEL, Activity, CustomField, Lead, Stage, Status, Task
+from leadflow.leads.models import FUNNEL, Activity, CustomField, Lead, Source, Stage, Status, Task
 
 
 def lead_visible(*, viewer: User | None) -> QuerySet[Lead]:
@@ -372,6 +372,12 @@ def activity_timeline(
         items = items[:limit]
         next_cursor = encode_cursor([items[-1].occurred_at.isoformat(), items[-1].pk])
     return Page(items=items, next_cursor=next_cursor)
+
+
+def sources_by_name() -> dict[str, Source]:
+    """Every source by its lower-cased name (cached per configuration generation: the instances are
+    shared, read them only)."""
+    return config_cached("leads.sources_by_name", lambda: {s.name.lower(): s for s in Source.objects.all()})
 
 
 def custom_field_specs() -> dict[str, CustomFieldSpec]:
