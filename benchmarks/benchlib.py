@@ -161,7 +161,7 @@ def _pools() -> tuple[list[str], list[str], list[tuple[str, str]]]:
     domains = {domain for _, domain in companies}
     while len(companies) < COMPANIES:
         name = fake.company()
-        domain = re.sub(r"[^a-z0-9]+", "-", _ascii(name).lower()).strip("-")[:40] + "." + fake.tld()
+        domain = re.sub(r"[^a-z0-9]+", "-", _ascii(name).lower())[:40].strip("-") + "." + fake.tld()
         if domain not in domains:
             domains.add(domain)
             companies.append((name, domain))
@@ -220,7 +220,7 @@ def lead_payload(seq: int, run: str, *, revision: int = 0) -> dict[str, Any]:
         "source": "website",
         "first_name": first,
         "last_name": last,
-        "email": f"{_ascii(first).lower()}.{run}.{seq}@{domain}",
+        "email": f"{re.sub(r'[^a-z0-9]+', '', _ascii(first).lower())}.{run}.{seq}@{domain}",
         "phone": phone,
         "company": company,
         "website": f"https://www.{domain}",

@@ -2,21 +2,23 @@
 
 import copy
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, FilteredRelation, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from leadflow.access.models import Membership, Team, User
 from leadflow.core.conditions import compile_condition
 from leadflow.core.config import config_cached
+from leadflow.core.db import hot_cursor, in_values
 from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
 from leadflow.leads.selectors import custom_field_specs, lead_get
-from leadflow.pipeline.models import Account
 from leadflow.routing import engine
 from leadflow.routing.models import (
     Notification,
@@ -118,16 +120,7 @@ def account_owners(*, leads: list[Lead], inferred: bool = True) -> list[tuple[in
     linked: dict[int, tuple[int, str]] = {}
     owners: dict[str, int] = {}
     if saved or domains:
-        # `or [-1]`: an empty IN () cannot be part of a join condition; no lead has id -1.
-        links = FilteredRelation("lead_links", condition=Q(lead_links__lead_id__in=saved or [-1]))
-        rows = (
-            Account.objects.annotate(links=links)
-            .filter(
-                Q(domain__in=domains) | Q(links__isnull=False), owner__isnull=False, owner__is_active=True
-            )
-            .values_list("domain", "owner_id", "name", "links__lead_id")
-        )
-        for domain, owner_id, name, lead_id in rows:
+        for domain, owner_id, name, lead_id in _accounts_with_owners(saved, sorted(domains)):
             if lead_id is not None:
                 linked[lead_id] = (owner_id, f"account {name}")
             if domain in domains:
@@ -153,6 +146,22 @@ def account_owners(*, leads: list[Lead], inferred: bool = True) -> list[tuple[in
         else (owners[lead.company_domain], lead.company_domain)
         for lead, owner in zip(leads, found, strict=True)
     ]
+
+
+def _accounts_with_owners(lead_ids: list[int], domains: list[str]) -> list[tuple[str, int, str, int | None]]:
+    """(domain, owner id, name, linked lead id or None) of the accounts with an active owner that are on
+    one of the domains or linked to one of the leads: one prepared statement, run by every capture."""
+    lead_test, lead_params = in_values(lead_ids)
+    domain_test, domain_params = in_values(domains)
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT a.domain, a.owner_id, a.name, l.lead_id FROM pipeline_account a "
+            "JOIN access_user u ON u.id = a.owner_id AND u.is_active "
+            f"LEFT JOIN pipeline_accountlead l ON l.account_id = a.id AND l.lead_id {lead_test} "
+            f"WHERE a.domain {domain_test} OR l.lead_id IS NOT NULL",
+            [*lead_params, *domain_params],
+        )
+        return cursor.fetchall()
 
 
 def teams_plans() -> Mapping[int, engine.TeamPlan]:
@@ -296,23 +305,57 @@ def _loads(reps: dict[int, engine.Rep], now: dt.datetime) -> None:
 
 
 def turns_load(team_ids: list[int], *, lock: bool) -> dict[int, RoundRobinState]:
-    """The teams' round-robin states (created on first use), locked in team order when `lock` is set."""
+    """The teams' round-robin states (created on first use) with their teams, locked in team order when
+    `lock` is set: one prepared statement, run by every capture that assigns."""
     if not team_ids:
         return {}
-    states = RoundRobinState.objects.filter(team_id__in=team_ids).order_by("team_id")
-    if lock:
-        states = states.select_for_update(of=("self",))
-    states = states.select_related("team").only(
-        "team_id", "last_user_id", "credits", "team__name", "team__is_default", "team__manager_id"
-    )
-    found = {state.team_id: state for state in states}
-    if len(found) == len(team_ids):
-        return found
-    RoundRobinState.objects.bulk_create(
-        [RoundRobinState(team_id=team_id) for team_id in team_ids if team_id not in found],
-        ignore_conflicts=True,
-    )
-    return {state.team_id: state for state in states.all()}
+    rows = _turn_rows(team_ids, lock=lock)
+    if len(rows) < len(set(team_ids)):
+        found = {row[1] for row in rows}
+        RoundRobinState.objects.bulk_create(
+            [RoundRobinState(team_id=team_id) for team_id in team_ids if team_id not in found],
+            ignore_conflicts=True,
+        )
+        rows = _turn_rows(team_ids, lock=lock)
+    teams = config_cached("routing.team_rows", lambda: {team.pk: team for team in Team.objects.all()})
+    states = {}
+    for pk, team_id, last_user_id, credits in rows:
+        state = RoundRobinState.from_db(
+            connection.alias, ["id", "team_id", "last_user_id", "credits"], [pk, team_id, last_user_id, _json(credits)]
+        )
+        state.team = copy.copy(teams[team_id])  # the cached team stays as it was, whatever the caller does
+        states[team_id] = state
+    return states
+
+
+def _turn_rows(team_ids: list[int], *, lock: bool) -> list[tuple[int, int, int | None, Any]]:
+    test, params = in_values(sorted(set(team_ids)))
+    locking = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT id, team_id, last_user_id, credits FROM routing_roundrobinstate "
+            f"WHERE team_id {test} ORDER BY team_id{locking}",
+            params,
+        )
+        return cursor.fetchall()
+
+
+def _json(value: Any) -> Any:
+    """A JSON column's value as read by a raw cursor (text on SQLite, decoded on PostgreSQL)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def turns_save(states: list[RoundRobinState], *, now: dt.datetime) -> None:
+    """Writes the states' turns (last rep, credits) in one prepared statement per state."""
+    cast = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
+    with hot_cursor() as cursor:
+        for state in states:
+            state.updated_at = now
+            cursor.execute(
+                f"UPDATE routing_roundrobinstate SET last_user_id = %s, credits = {cast}, updated_at = %s "
+                "WHERE id = %s",
+                [state.last_user_id, json.dumps(state.credits or {}), now, state.pk],
+            )
 
 
 @dataclass

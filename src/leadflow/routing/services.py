@@ -32,7 +32,6 @@ from leadflow.routing.models import (
     OutOfOffice,
     RepSchedule,
     ResponseClock,
-    RoundRobinState,
     RoutingRule,
     RoutingSettings,
     Target,
@@ -49,6 +48,7 @@ from leadflow.routing.selectors import (
     routing_plan,
     teams_plans,
     turns_load,
+    turns_save,
 )
 
 
@@ -99,10 +99,9 @@ def leads_route(*, leads: list[Lead], now: dt.datetime | None = None) -> dict[in
         members = plan.ctx.teams[team_id].members
         credits = {str(k): v for k, v in turn.credits.items() if k in members}  # former members drop out
         if turn.last_user_id != state.last_user_id or credits != (state.credits or {}):
-            state.last_user_id, state.credits, state.updated_at = turn.last_user_id, credits, now
+            state.last_user_id, state.credits = turn.last_user_id, credits
             changed.append(state)
-    if changed:
-        RoundRobinState.objects.bulk_update(changed, ["last_user", "credits", "updated_at"])
+    turns_save(changed, now=now)
     return outcomes
 
 
@@ -526,7 +525,7 @@ def _next_rep(team: Team, *, exclude: set[int], now: dt.datetime) -> tuple[User 
     if chosen is None:
         return None, skipped
     state.last_user_id, state.credits = turn.last_user_id, {str(k): v for k, v in turn.credits.items()}
-    state.save(update_fields=["last_user", "credits", "updated_at"])
+    turns_save([state], now=now)
     return users[chosen], skipped
 
 
