@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from leadflow.core.db import COPY_FROM_ROWS, bulk_insert, bulk_update_fast
+from leadflow.core.db import COPY_FROM_ROWS, INSERT_CHUNK, bulk_insert, bulk_update_fast
 from leadflow.leads.models import Lead, LeadIdentity
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +27,33 @@ def test_a_duplicate_key_is_an_integrity_error() -> None:
     lead = Lead.objects.create(first_name="x")
     rows = [LeadIdentity(lead=lead, kind="email", value=f"a{i}@example.com") for i in range(N)]
     rows.append(LeadIdentity(lead=lead, kind="email", value="a1@example.com"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_insert(rows)
+    assert not LeadIdentity.objects.exists()
+
+
+@pytest.mark.parametrize("count", [1, 3, INSERT_CHUNK + 2])
+def test_a_small_batch_gets_each_row_its_own_id_in_order(count: int) -> None:
+    lead = Lead(first_name="later")
+    identities = [LeadIdentity(lead=lead, kind="email", value=f"p{i}@example.com") for i in range(count)]
+    lead.save()  # saved after the identities were built: they take its key when inserted
+    inserted = bulk_insert(identities)
+    assert inserted == identities and all(not row._state.adding for row in inserted)
+    stored = dict(LeadIdentity.objects.values_list("pk", "value"))
+    assert [stored[row.pk] for row in inserted] == [f"p{i}@example.com" for i in range(count)]
+    assert set(LeadIdentity.objects.values_list("lead_id", flat=True)) == {lead.pk}
+
+
+def test_a_small_batch_writes_json_and_defaults() -> None:
+    (lead,) = bulk_insert([Lead(first_name="Ann", custom={"plan": "pro", "seats": 3})])
+    stored = Lead.objects.get(pk=lead.pk)
+    assert stored.custom == {"plan": "pro", "seats": 3} and stored.created_at is not None
+    assert stored.first_name == "Ann" and stored.stage == lead.stage
+
+
+def test_a_duplicate_in_a_small_batch_is_an_integrity_error() -> None:
+    lead = Lead.objects.create(first_name="x")
+    rows = [LeadIdentity(lead=lead, kind="email", value=v) for v in ("a@example.com", "a@example.com")]
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk_insert(rows)
     assert not LeadIdentity.objects.exists()

@@ -104,35 +104,72 @@ def _db_values(
 
 
 def bulk_insert(objs: Sequence[M]) -> list[M]:
-    """Inserts many new rows of one model and sets their primary keys, like bulk_create.
+    """Inserts many new rows of one model (auto-incremented keys, not yet set) and sets their primary
+    keys, like bulk_create without its per-statement query building.
 
-    On PostgreSQL a large batch takes its ids from the table's sequence in one query and is written
-    with COPY; otherwise (and on SQLite) this is bulk_create.
+    A small batch is one ``INSERT … VALUES … RETURNING`` (a prepared statement on PostgreSQL: captures
+    insert one row at a time). On PostgreSQL a large batch takes its ids from the table's sequence in
+    one query and is written with COPY.
     """
     if not objs:
         return []
     model = type(objs[0])
     meta = model._meta
     connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
-        return model._default_manager.bulk_create(objs)
     pk = meta.pk
     assert pk is not None
-    fields = [f for f in meta.concrete_fields if f.column]
+    if not isinstance(pk, models.AutoField | models.BigAutoField) or any(obj.pk is not None for obj in objs):
+        return model._default_manager.bulk_create(objs)
+    for obj in objs:  # a related object saved after it was assigned gives its key now, as in bulk_create
+        obj._prepare_related_fields_for_save(operation_name="bulk_insert")  # type: ignore[attr-defined]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
+    if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
+        return _insert_returning(connection, objs, table)
+    fields = [f for f in meta.concrete_fields if f.column]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [meta.db_table, pk.column, len(objs)],
         )
         for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
-            setattr(obj, pk.attname, new_id)
-            obj._state.adding = False
-            obj._state.db = connection.alias
+            _saved(obj, new_id, connection.alias)
         rows = (_db_values(obj, fields, connection, add=True) for obj in objs)
         _copy_rows(cursor, table, [quote(f.column) for f in fields], rows)
     return list(objs)
+
+
+# Rows per INSERT … VALUES statement (SQLite allows 32,766 parameters; no lead table has 100 columns).
+INSERT_CHUNK = 300
+
+
+def _insert_returning(connection: Any, objs: Sequence[M], table: str) -> list[M]:
+    meta = objs[0]._meta
+    pk = meta.pk
+    assert pk is not None
+    fields = [f for f in meta.concrete_fields if f.column and f is not pk]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with hot_cursor(connection.alias) as cursor:
+        for start in range(0, len(objs), INSERT_CHUNK):
+            chunk = objs[start : start + INSERT_CHUNK]
+            params = [value for obj in chunk for value in _db_values(obj, fields, connection, add=True)]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
+                f"RETURNING {quote(pk.column)}",
+                params,
+            )
+            # Both databases return the rows of a multi-row VALUES in its order.
+            for obj, (new_id,) in zip(chunk, cursor.fetchall(), strict=True):
+                _saved(obj, new_id, connection.alias)
+    return list(objs)
+
+
+def _saved(obj: models.Model, pk: Any, alias: str) -> None:
+    setattr(obj, obj._meta.pk.attname, pk)
+    obj._state.adding = False
+    obj._state.db = alias
 
 
 def _update_by_copy(

@@ -27,6 +27,7 @@ from leadflow.access.models import User
 from leadflow.core.conditions import ConditionError, compile_condition, validate
 from leadflow.core.conditions_sql import to_q
 from leadflow.core.config import config_cached
+from leadflow.core.db import bulk_insert
 from leadflow.leads.models import (
     FUNNEL,
     Activity,
@@ -101,7 +102,7 @@ def leads_schedule_follow_ups(
             )
         else:
             outcomes[lead.pk] = StepOutcome(summary="No follow-up: the lead was not newly assigned.")
-    Task.objects.bulk_create(tasks)
+    bulk_insert(tasks)
     leads_changed(lead_ids=[lead.pk for lead in leads], form_submitted=channel == "form")
     return outcomes
 

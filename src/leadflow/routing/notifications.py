@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.core.config import config_cached
+from leadflow.core.db import bulk_insert
 from leadflow.leads.models import Lead
 from leadflow.routing.models import (
     DeliveryStatus,
@@ -76,7 +77,7 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
     if not messages:
         return []
     now = now or timezone.now()
-    notifications = Notification.objects.bulk_create(
+    notifications = bulk_insert(
         [
             Notification(
                 recipient=m.recipient,
@@ -95,7 +96,7 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
         for endpoint in config_cached("routing.webhook_endpoints", _endpoints_load)
         if endpoint.team_id is None or endpoint.team_id in team_ids
     ]
-    deliveries = WebhookDelivery.objects.bulk_create(
+    deliveries = bulk_insert(
         [
             WebhookDelivery(endpoint=endpoint, event=f"lead.{m.kind}", payload=_payload(m, n), created_at=now)
             for m, n in zip(messages, notifications, strict=True)

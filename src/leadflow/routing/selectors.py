@@ -321,7 +321,9 @@ def turns_load(team_ids: list[int], *, lock: bool) -> dict[int, RoundRobinState]
     states = {}
     for pk, team_id, last_user_id, credits in rows:
         state = RoundRobinState.from_db(
-            connection.alias, ["id", "team_id", "last_user_id", "credits"], [pk, team_id, last_user_id, _json(credits)]
+            connection.alias,
+            ["id", "team_id", "last_user_id", "credits"],
+            [pk, team_id, last_user_id, _json(credits)],
         )
         state.team = copy.copy(teams[team_id])  # the cached team stays as it was, whatever the caller does
         states[team_id] = state

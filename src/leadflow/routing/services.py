@@ -19,6 +19,7 @@ from django.utils import timezone
 from leadflow.access.models import Team, User
 from leadflow.core.conditions import ConditionError, validate
 from leadflow.core.config import config_cached
+from leadflow.core.db import bulk_insert
 from leadflow.leads.models import Activity, ActivityKind, Lead, Task
 from leadflow.leads.services import activity_create
 from leadflow.leads.steps import StepOutcome
@@ -275,7 +276,7 @@ def sla_clocks_start(
                 remind_at=remind,
             )
         )
-    clocks = ResponseClock.objects.bulk_create(clocks)
+    clocks = bulk_insert(clocks)
     if notify:
         messages = []
         for lead, clock in zip(leads, clocks, strict=True):
