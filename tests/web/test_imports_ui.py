@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django_tasks_db.models import DBTaskResult
 
 from leadflow.capture.email_intake import email_ingest
 from leadflow.capture.imports import import_execute
@@ -49,9 +50,9 @@ def test_wizard_upload_map_preview_dry_run_run_progress_errors_undo(
     dry = client.get(f"/imports/{imp.pk}/?dry_run=1").content.decode()
     assert "<strong>1</strong> new leads, <strong>1</strong> matching existing leads" in dry
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        client.post(f"/imports/{imp.pk}/run")
-    assert len(callbacks) == 1  # the background task is queued on commit
+    client.post(f"/imports/{imp.pk}/run")
+    queued = DBTaskResult.objects.filter(task_path="leadflow.capture.tasks.import_run_task")
+    assert [row.args_kwargs["args"] for row in queued] == [[imp.pk]]  # queued with the transaction
     progress = client.get(f"/imports/{imp.pk}/progress").content.decode()
     assert 'hx-trigger="every 1s"' in progress and "Import queued" in progress
 

@@ -24,6 +24,7 @@ from leadflow.capture.email_parse import ParsedEmail, parse_email
 from leadflow.capture.models import EmailOutcome, InboundEmail, InboundRoute, SubmissionStatus
 from leadflow.capture.services import lead_capture
 from leadflow.core.config import config_snapshot
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.hygiene.normalize import NormalizationError, normalize_email
 from leadflow.leads.models import Activity, ActivityKind, Channel, IdentityKind, Lead, LeadIdentity, Source
 from leadflow.leads.services import activity_create
@@ -305,7 +306,7 @@ def inbound_route_poll_now(*, route: InboundRoute, actor: User | None) -> None:
     """Queues one poll of the route's mailbox now (its regular polling goes on as before)."""
     from leadflow.capture.tasks import inbound_poll_task
 
-    transaction.on_commit(lambda: inbound_poll_task.enqueue(route.pk, ""))
+    enqueue_after_commit(lambda: inbound_poll_task.enqueue(route.pk, ""))
 
 
 def _polling_start(route: InboundRoute) -> None:
@@ -315,7 +316,7 @@ def _polling_start(route: InboundRoute) -> None:
     route.poll_chain = uuid.uuid4().hex
     route.save(update_fields=["poll_chain"])
     route_id, chain = route.pk, route.poll_chain
-    transaction.on_commit(lambda: inbound_poll_task.enqueue(route_id, chain))
+    enqueue_after_commit(lambda: inbound_poll_task.enqueue(route_id, chain))
 
 
 def routes_poll_enqueue() -> int:

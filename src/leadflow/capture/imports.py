@@ -34,6 +34,7 @@ from leadflow.capture.models import (
 )
 from leadflow.capture.parse import ParsedSubmission, parse_submission
 from leadflow.capture.services import BulkItem, BulkResult, leads_capture_bulk
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import (
     Activity,
@@ -252,7 +253,7 @@ def import_start(*, imp: Import, actor: User | None) -> Import:
     imp.status = ImportStatus.QUEUED
     imp.actor = imp.actor or actor
     imp.save(update_fields=["status", "actor"])
-    transaction.on_commit(lambda: import_run_task.enqueue(imp.pk))
+    enqueue_after_commit(lambda: import_run_task.enqueue(imp.pk))
     return imp
 
 

@@ -36,6 +36,7 @@ from leadflow.capture.mapping import (
     signature_valid,
 )
 from leadflow.capture.services import SubmissionInProgress, lead_capture
+from leadflow.core.queue import enqueue_after_commit, enqueue_all
 from leadflow.leads.models import Channel, Source
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,7 @@ def meta_receive(
         except IntegrityError:
             continue  # Meta sent this lead before: deduplicated
         queued.append(sync.pk)
-    transaction.on_commit(lambda: [meta_lead_fetch.enqueue(pk) for pk in queued])
+    enqueue_after_commit(lambda: enqueue_all((meta_lead_fetch, [pk]) for pk in queued))
     return WebhookAnswer(200, {"queued": len(queued), "announced": len(notices)})
 
 
@@ -275,7 +276,7 @@ def meta_lead_sync(*, sync_id: int) -> MetaLeadSync:
             )
             sync.status = SyncStatus.PENDING
             sync.last_error = f"{sync.last_error[:1900]}; tried again after {retry_at:%Y-%m-%d %H:%M:%S} UTC"
-            transaction.on_commit(lambda: meta_lead_fetch.using(run_after=retry_at).enqueue(sync.pk))
+            enqueue_after_commit(lambda: meta_lead_fetch.using(run_after=retry_at).enqueue(sync.pk))
         sync.save(update_fields=["status", "last_error", "attempts", "updated_at"])
         return sync
     answer = _capture(endpoint, payload, f"meta:{endpoint.pk}:{sync.leadgen_id}")
@@ -295,7 +296,7 @@ def meta_sync_replay(*, sync: MetaLeadSync, actor: User | None) -> None:
     MetaLeadSync.objects.filter(pk=sync.pk).update(
         status=SyncStatus.PENDING, actor=actor, updated_at=timezone.now()
     )
-    transaction.on_commit(lambda: meta_lead_fetch.enqueue(sync.pk))
+    enqueue_after_commit(lambda: meta_lead_fetch.enqueue(sync.pk))
 
 
 def generic_receive(

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from leadflow.access.models import User
 from leadflow.core.db import hot_cursor, in_values
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.hygiene.deliverability import domain_deliverability, resolver_for
 from leadflow.hygiene.matching import (
     DEFAULT_CONFIG,
@@ -447,7 +448,7 @@ def leads_email_check_enqueue(*, leads: Iterable[Lead]) -> None:
         from leadflow.hygiene.tasks import email_domains_check as task
 
         wanted = sorted(domains)
-        transaction.on_commit(lambda: task.enqueue(wanted))
+        enqueue_after_commit(lambda: task.enqueue(wanted))
 
 
 def email_domains_check(*, domains: Iterable[str]) -> dict[str, EmailDomainCheck]:

@@ -28,6 +28,7 @@ from leadflow.core.conditions import ConditionError, compile_condition, validate
 from leadflow.core.conditions_sql import to_q
 from leadflow.core.config import config_cached
 from leadflow.core.db import bulk_insert
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.leads.models import (
     FUNNEL,
     Activity,
@@ -113,7 +114,7 @@ def leads_changed(*, lead_ids: list[int], form_submitted: bool = False) -> None:
         return
     from leadflow.nurture.tasks import leads_refresh
 
-    transaction.on_commit(lambda: leads_refresh.enqueue(lead_ids, form_submitted))
+    enqueue_after_commit(lambda: leads_refresh.enqueue(lead_ids, form_submitted))
 
 
 def activity_received(*, activity: Activity) -> None:
@@ -123,7 +124,7 @@ def activity_received(*, activity: Activity) -> None:
     from leadflow.nurture.tasks import leads_refresh
 
     lead_id = activity.lead_id
-    transaction.on_commit(lambda: leads_refresh.enqueue([lead_id], False))
+    enqueue_after_commit(lambda: leads_refresh.enqueue([lead_id], False))
 
 
 def _double_opt_in_ask(lead_ids: list[int]) -> None:
@@ -354,7 +355,7 @@ def _recheck_windows(*, lead_ids: list[int], segments: list[Segment], now: dt.da
         return
     for days in windows:
         when = now + dt.timedelta(days=days, seconds=1)
-        transaction.on_commit(partial(_enqueue_refresh, lead_ids, when))
+        enqueue_after_commit(partial(_enqueue_refresh, lead_ids, when))
 
 
 def list_add(
@@ -589,7 +590,7 @@ def campaign_save(
     if status == CampaignStatus.ACTIVE:
         from leadflow.nurture.tasks import watchdog_start
 
-        transaction.on_commit(watchdog_start)
+        enqueue_after_commit(watchdog_start)
     return campaign
 
 
@@ -680,14 +681,14 @@ def _schedule(moments: set[dt.datetime]) -> None:
     from leadflow.nurture.tasks import run
 
     if not run.get_backend().supports_defer:
-        transaction.on_commit(lambda: run.enqueue(None))
+        enqueue_after_commit(lambda: run.enqueue(None))
         return
     seconds = {moment.replace(microsecond=0) + dt.timedelta(seconds=1) for moment in moments}
     for second in sorted(seconds):
         if second <= timezone.now():
-            transaction.on_commit(lambda: run.enqueue(None))
+            enqueue_after_commit(lambda: run.enqueue(None))
         else:
-            transaction.on_commit(partial(_enqueue_run, second))
+            enqueue_after_commit(partial(_enqueue_run, second))
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -18,13 +18,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from leadflow.access.models import Team, User
 from leadflow.core.config import config_cached
 from leadflow.core.db import bulk_insert
+from leadflow.core.queue import enqueue_after_commit, enqueue_all
 from leadflow.leads.models import Lead
 from leadflow.routing.models import (
     DeliveryStatus,
@@ -111,7 +111,7 @@ def notifications_send(*, messages: Sequence[Message], now: dt.datetime | None =
     ]
     delivery_ids = [d.pk for d in deliveries]
     if mail_ids or delivery_ids:
-        transaction.on_commit(lambda: _enqueue(mail_ids, delivery_ids))
+        enqueue_after_commit(lambda: _enqueue(mail_ids, delivery_ids))
     return notifications
 
 
@@ -122,10 +122,9 @@ def _endpoints_load() -> list[WebhookEndpoint]:
 def _enqueue(mail_ids: list[int], delivery_ids: list[int]) -> None:
     from leadflow.routing.tasks import notification_email, webhook_deliver
 
-    for pk in mail_ids:
-        notification_email.enqueue(pk)
-    for pk in delivery_ids:
-        webhook_deliver.enqueue(pk)
+    enqueue_all(
+        [*((notification_email, [pk]) for pk in mail_ids), *((webhook_deliver, [pk]) for pk in delivery_ids)]
+    )
 
 
 def _payload(message: Message, notification: Notification) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from leadflow.access.models import Team, User
 from leadflow.core.conditions import ConditionError, validate
 from leadflow.core.config import config_cached
 from leadflow.core.db import bulk_insert
+from leadflow.core.queue import enqueue_after_commit, enqueue_all
 from leadflow.leads.models import Activity, ActivityKind, Lead, Task
 from leadflow.leads.services import activity_create
 from leadflow.leads.steps import StepOutcome
@@ -297,7 +298,7 @@ def sla_clocks_start(
         notifications_send(messages=messages, now=now)
     timers = [(c.pk, c.remind_at, c.due_at) for c in clocks if c.due_at is not None]
     if timers:
-        transaction.on_commit(lambda: _schedule(timers))
+        enqueue_after_commit(lambda: _schedule(timers))
     return clocks
 
 
@@ -308,10 +309,12 @@ def _schedule(timers: list[tuple[int, dt.datetime | None, dt.datetime]]) -> None
 
     if not sla_check.get_backend().supports_defer:
         return
+    calls: list[tuple[Any, list[int]]] = []
     for clock_id, remind_at, due_at in timers:
         if remind_at is not None:
-            sla_remind.using(run_after=remind_at).enqueue(clock_id)
-        sla_check.using(run_after=due_at).enqueue(clock_id)
+            calls.append((sla_remind.using(run_after=remind_at), [clock_id]))
+        calls.append((sla_check.using(run_after=due_at), [clock_id]))
+    enqueue_all(calls)
 
 
 def _open_clock(clock_id: int, now: dt.datetime) -> tuple[ResponseClock, Lead] | None:

@@ -45,6 +45,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from leadflow.core.db import bulk_update_fast
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.hygiene.normalize import domain_of_email, is_free_mail
 from leadflow.leads.models import ActivityKind, Lead, Stage, StageTransition
 from leadflow.scoring import predictive
@@ -288,7 +289,7 @@ def model_schedule(*, every_hours: float, start: datetime | None = None) -> None
     if every_hours <= 0:
         raise ValueError("The interval must be a positive number of hours.")
     run_after = start or timezone.now()
-    transaction.on_commit(
+    enqueue_after_commit(
         lambda: model_retrain_task.using(run_after=run_after).enqueue(every_hours=every_hours)
     )
 

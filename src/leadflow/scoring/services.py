@@ -25,6 +25,7 @@ from leadflow.access.models import User
 from leadflow.core.conditions import ConditionError, compile_condition, describe, validate
 from leadflow.core.conditions_sql import to_q
 from leadflow.core.db import bulk_update_fast
+from leadflow.core.queue import enqueue_after_commit
 from leadflow.leads.models import FUNNEL, Activity, ActivityKind, Lead, Stage, StageTransition
 from leadflow.leads.selectors import custom_field_specs
 from leadflow.leads.services import lead_stage_change
@@ -607,7 +608,7 @@ def rescore_start(
     from leadflow.scoring.tasks import rescore  # the task module imports these services
 
     run = RescoreRun.objects.create(reason=reason[:300], actor=actor, scope=scope)
-    transaction.on_commit(lambda: rescore.enqueue(run.pk, engagement))
+    enqueue_after_commit(lambda: rescore.enqueue(run.pk, engagement))
     return run
 
 
@@ -764,5 +765,5 @@ def decay_chain_start() -> str:
 
     chain = uuid.uuid4().hex
     ScoringPolicy.objects.filter(pk=policy_get().pk).update(decay_chain=chain)
-    transaction.on_commit(lambda: decay.enqueue(chain))
+    enqueue_after_commit(lambda: decay.enqueue(chain))
     return chain
