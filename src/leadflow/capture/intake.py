@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from leadflow.access.models import User
@@ -44,7 +43,7 @@ from leadflow.leads.models import (
     StageTransition,
     Touch,
 )
-from leadflow.leads.selectors import custom_field_specs, sources_by_name
+from leadflow.leads.selectors import custom_field_specs, identities_owners, sources_by_name
 from leadflow.leads.services import lead_apply_custom, lead_apply_values
 from leadflow.leads.steps import StepOutcome
 from leadflow.nurture.services import leads_schedule_follow_ups
@@ -159,19 +158,7 @@ class IntakeFlow:
     def _identify(self, items: list[IntakeItem]) -> None:
         with _timed() as elapsed:
             keys_by_item = [self._identity_keys(item) for item in items]
-            wanted: dict[str, set[str]] = {}
-            for keys in keys_by_item:
-                for kind, value in keys:
-                    wanted.setdefault(kind, set()).add(value)
-            condition = Q(pk__in=[])
-            for kind, values in wanted.items():
-                condition |= Q(kind=kind, value__in=values)
-            known: dict[tuple[str, str], int] = {
-                (kind, value): lead_id
-                for kind, value, lead_id in LeadIdentity.objects.filter(condition).values_list(
-                    "kind", "value", "lead_id"
-                )
-            }
+            known = identities_owners(keys={key for keys in keys_by_item for key in keys})
             groups: dict[tuple[str, str], _Group] = {}
             existing: dict[int, _Group] = {}
 

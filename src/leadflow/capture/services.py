@@ -79,13 +79,17 @@ def lead_capture(
             return earlier
     start = time.perf_counter()
     try:
-        submission = Submission.objects.create(
-            channel=channel,
-            source=source,
-            payload=payload if raw_body == "" else None,
-            raw_body=raw_body,
-            idempotency_key=idempotency_key or None,
-            actor=actor,
+        (submission,) = bulk_insert(
+            [
+                Submission(
+                    channel=channel,
+                    source=source,
+                    payload=payload if raw_body == "" else None,
+                    raw_body=raw_body,
+                    idempotency_key=idempotency_key or None,
+                    actor=actor,
+                )
+            ]
         )
     except IntegrityError:
         earlier = _submission_for_key(idempotency_key or "")

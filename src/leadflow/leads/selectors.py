@@ -14,6 +14,7 @@ from django.db.models.functions import Lower
 
 from leadflow.access.models import Role, User
 from leadflow.core.config import config_cached
+from leadflow.core.db import hot_cursor, in_values
 from leadflow.leads.fields import CustomFieldSpec
 from leadflow.leads.models import FUNNEL, Activity, CustomField, Lead, Source, Stage, Status, Task
 
@@ -372,6 +373,23 @@ def activity_timeline(
         items = items[:limit]
         next_cursor = encode_cursor([items[-1].occurred_at.isoformat(), items[-1].pk])
     return Page(items=items, next_cursor=next_cursor)
+
+
+def identities_owners(*, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(kind, value) → id of the lead it identifies, for the keys that are known: one prepared statement,
+    run by every capture (the unique (kind, value) index answers it)."""
+    if not keys:
+        return {}
+    kind_test, kind_params = in_values(sorted({kind for kind, _ in keys}))
+    value_test, value_params = in_values(sorted({value for _, value in keys}))
+    with hot_cursor() as cursor:
+        cursor.execute(
+            "SELECT kind, value, lead_id FROM leads_leadidentity "
+            f"WHERE kind {kind_test} AND value {value_test}",
+            [*kind_params, *value_params],
+        )
+        rows = cursor.fetchall()
+    return {(kind, value): lead_id for kind, value, lead_id in rows if (kind, value) in keys}
 
 
 def sources_by_name() -> dict[str, Source]:
