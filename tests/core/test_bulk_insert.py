@@ -3,7 +3,7 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from leadflow.core.db import COPY_FROM_ROWS, INSERT_CHUNK, bulk_insert, bulk_update_fast
+from leadflow.core.db import COPY_FROM_ROWS, INSERT_CHUNK, bulk_insert, bulk_update_fast, ids_reserve
 from leadflow.leads.models import Lead, LeadIdentity
 
 pytestmark = pytest.mark.django_db
@@ -56,4 +56,28 @@ def test_a_duplicate_in_a_small_batch_is_an_integrity_error() -> None:
     rows = [LeadIdentity(lead=lead, kind="email", value=v) for v in ("a@example.com", "a@example.com")]
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk_insert(rows)
+    assert not LeadIdentity.objects.exists()
+
+
+@pytest.mark.parametrize("count", [1, COPY_FROM_ROWS + 5])
+def test_reserved_ids_are_new_and_rows_can_point_at_them_before_they_are_written(count: int) -> None:
+    earlier = Lead.objects.create(first_name="earlier")
+    with transaction.atomic():
+        ids = ids_reserve(Lead, count)
+        assert len(set(ids)) == count and min(ids) > earlier.pk
+        leads = [Lead(pk=pk, first_name=f"R{pk}") for pk in ids]
+        bulk_insert(
+            [LeadIdentity(lead=lead, kind="email", value=f"r{lead.pk}@example.com") for lead in leads]
+        )
+        bulk_insert(leads)  # the identities were written first: their keys are checked at commit
+    assert sorted(Lead.objects.filter(first_name__startswith="R").values_list("pk", flat=True)) == ids
+    assert LeadIdentity.objects.filter(lead_id__in=ids).count() == count
+    assert Lead.objects.create(first_name="later").pk > max(ids)  # the table's counter moved past them
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_pointing_at_an_id_never_written_fails_at_commit() -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        (pk,) = ids_reserve(Lead, 1)
+        bulk_insert([LeadIdentity(lead_id=pk, kind="email", value="ghost@example.com")])
     assert not LeadIdentity.objects.exists()

@@ -26,7 +26,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
 from leadflow.capture.parse import ParsedSubmission, parse_submission
-from leadflow.core.db import bulk_insert, bulk_update_fast
+from leadflow.core.db import bulk_insert, bulk_update_fast, ids_reserve
 from leadflow.hygiene import services as hygiene
 from leadflow.hygiene.matching import is_placeholder
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
@@ -116,6 +116,7 @@ class IntakeFlow:
         self.specs: dict[str, CustomFieldSpec] = custom_field_specs()
         self.activities: list[Activity] = []
         self.transitions: list[StageTransition] = []
+        self.new_leads: list[Lead] = []
 
     def run(self, items: list[IntakeItem]) -> None:
         for item in items:
@@ -298,9 +299,10 @@ class IntakeFlow:
                 for item in group.items:
                     item.lead = group.lead
                     item.changes = self._apply(item, group.lead)
-            bulk_insert(new_leads)
-            for lead in new_leads:  # auto_now stamped its own time; the flow's time is the lead's version
-                lead.updated_at = self.now
+            # A new lead takes its id now and is written once, with the steps' results, by _flush.
+            for lead, new_id in zip(new_leads, ids_reserve(Lead, len(new_leads)), strict=True):
+                lead.pk = new_id
+            self.new_leads = new_leads
             new_ids = {lead.pk for lead in new_leads}
             bulk_insert(
                 [
@@ -466,7 +468,9 @@ class IntakeFlow:
 
     def _flush(self, items: list[IntakeItem]) -> None:
         leads = list({item.lead.pk: item.lead for item in items if item.lead is not None}.values())
-        bulk_update_fast(leads, FLUSH_FIELDS)
+        new_ids = {lead.pk for lead in self.new_leads}
+        bulk_insert(self.new_leads, auto_now=False)
+        bulk_update_fast([lead for lead in leads if lead.pk not in new_ids], FLUSH_FIELDS)
         bulk_insert(self.activities)
         bulk_insert(self.transitions)
         for item in items:

@@ -103,13 +103,15 @@ def _db_values(
     ]
 
 
-def bulk_insert(objs: Sequence[M]) -> list[M]:
-    """Inserts many new rows of one model (auto-incremented keys, not yet set) and sets their primary
-    keys, like bulk_create without its per-statement query building.
+def bulk_insert(objs: Sequence[M], *, auto_now: bool = True) -> list[M]:
+    """Inserts many new rows of one model with auto-incremented keys, like bulk_create without its
+    per-statement query building. Rows without a key get one; rows whose keys were taken with
+    ``ids_reserve`` are written with them. ``auto_now=False`` keeps the times the rows carry instead of
+    stamping auto_now fields (the intake flow's time is a new lead's version).
 
-    A small batch is one ``INSERT … VALUES … RETURNING`` (a prepared statement on PostgreSQL: captures
-    insert one row at a time). On PostgreSQL a large batch takes its ids from the table's sequence in
-    one query and is written with COPY.
+    A small batch is one ``INSERT … VALUES`` (a prepared statement on PostgreSQL: captures insert one row
+    at a time). On PostgreSQL a large batch takes its ids from the table's sequence in one query and is
+    written with COPY.
     """
     if not objs:
         return []
@@ -118,50 +120,81 @@ def bulk_insert(objs: Sequence[M]) -> list[M]:
     connection = connections[router.db_for_write(model)]
     pk = meta.pk
     assert pk is not None
-    if not isinstance(pk, models.AutoField | models.BigAutoField) or any(obj.pk is not None for obj in objs):
+    keyed = sum(obj.pk is not None for obj in objs)
+    if not isinstance(pk, models.AutoField | models.BigAutoField) or 0 < keyed < len(objs):
         return model._default_manager.bulk_create(objs)
     for obj in objs:  # a related object saved after it was assigned gives its key now, as in bulk_create
         obj._prepare_related_fields_for_save(operation_name="bulk_insert")  # type: ignore[attr-defined]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
-        return _insert_returning(connection, objs, table)
+        return _insert_values(connection, objs, table, keyed=bool(keyed), auto_now=auto_now)
+    if not keyed:
+        for obj, new_id in zip(objs, ids_reserve(model, len(objs)), strict=True):
+            setattr(obj, pk.attname, new_id)
     fields = [f for f in meta.concrete_fields if f.column]
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, pk.column, len(objs)],
-        )
-        for obj, (new_id,) in zip(objs, cursor.fetchall(), strict=True):
-            _saved(obj, new_id, connection.alias)
-        rows = (_db_values(obj, fields, connection, add=True) for obj in objs)
+        rows = (_db_values(obj, fields, connection, add=auto_now) for obj in objs)
         _copy_rows(cursor, table, [quote(f.column) for f in fields], rows)
+    for obj in objs:
+        _saved(obj, obj.pk, connection.alias)
     return list(objs)
+
+
+def ids_reserve(model: type[models.Model], count: int) -> list[int]:
+    """``count`` new primary keys of ``model``'s table, taken now as an insert would take them, for rows
+    written later in the transaction (with ``bulk_insert``): a new lead gets its id before the flow's steps
+    and is written once, at the end. Foreign keys to it are deferred to the commit on both databases."""
+    if count <= 0:
+        return []
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    pk = meta.pk
+    assert pk is not None
+    with hot_cursor(connection.alias) as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, pk.column, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        # SQLite (AUTOINCREMENT): the table's row in sqlite_sequence is what the next insert reads.
+        cursor.execute(
+            "UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq", [count, meta.db_table]
+        )
+        row = cursor.fetchone()
+        if row is None:  # nothing was ever inserted
+            cursor.execute(
+                f"SELECT COALESCE(MAX({connection.ops.quote_name(pk.column)}), 0) FROM {meta.db_table}"
+            )
+            row = (cursor.fetchone()[0] + count,)
+            cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [meta.db_table, row[0]])
+        return list(range(row[0] - count + 1, row[0] + 1))
 
 
 # Rows per INSERT … VALUES statement (SQLite allows 32,766 parameters; no lead table has 100 columns).
 INSERT_CHUNK = 300
 
 
-def _insert_returning(connection: Any, objs: Sequence[M], table: str) -> list[M]:
+def _insert_values(connection: Any, objs: Sequence[M], table: str, *, keyed: bool, auto_now: bool) -> list[M]:
     meta = objs[0]._meta
     pk = meta.pk
     assert pk is not None
-    fields = [f for f in meta.concrete_fields if f.column and f is not pk]
+    fields = [f for f in meta.concrete_fields if f.column and (keyed or f is not pk)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    returning = "" if keyed else f" RETURNING {quote(pk.column)}"
     with hot_cursor(connection.alias) as cursor:
         for start in range(0, len(objs), INSERT_CHUNK):
             chunk = objs[start : start + INSERT_CHUNK]
-            params = [value for obj in chunk for value in _db_values(obj, fields, connection, add=True)]
+            params = [value for obj in chunk for value in _db_values(obj, fields, connection, add=auto_now)]
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))} "
-                f"RETURNING {quote(pk.column)}",
-                params,
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}{returning}", params
             )
             # Both databases return the rows of a multi-row VALUES in its order.
-            for obj, (new_id,) in zip(chunk, cursor.fetchall(), strict=True):
+            ids = [obj.pk for obj in chunk] if keyed else [new_id for (new_id,) in cursor.fetchall()]
+            for obj, new_id in zip(chunk, ids, strict=True):
                 _saved(obj, new_id, connection.alias)
     return list(objs)
 
