@@ -1,5 +1,6 @@
 """Set-based writes the ORM does slowly, and the statements every capture runs."""
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -260,6 +261,11 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
     ) -> Any:
         return super().execute(query, params, prepare=True, binary=binary)
+
+
+def json_read(value: Any) -> Any:
+    """A JSON column's value as a raw cursor returns it: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def in_values(values: Sequence[Any], alias: str = DEFAULT_DB_ALIAS) -> tuple[str, list[Any]]:

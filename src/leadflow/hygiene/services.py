@@ -21,7 +21,7 @@ from django.db.models import UniqueConstraint
 from django.utils import timezone
 
 from leadflow.access.models import User
-from leadflow.core.db import hot_cursor, in_values
+from leadflow.core.db import hot_cursor, in_values, json_read
 from leadflow.core.queue import enqueue_after_commit
 from leadflow.hygiene.deliverability import domain_deliverability, resolver_for
 from leadflow.hygiene.matching import (
@@ -294,12 +294,8 @@ def _keyed_leads(keys: Sequence[str], columns: Sequence[str]) -> list[tuple[Any,
         rows = cursor.fetchall()
     if "custom" in columns:
         at = 1 + list(columns).index("custom")
-        rows = [(*row[:at], _json(row[at]), *row[at + 1 :]) for row in rows]
+        rows = [(*row[:at], json_read(row[at]), *row[at + 1 :]) for row in rows]
     return rows
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def candidates_record(*, pairs: Iterable[tuple[int, int, Suspect]], found_by: str) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from leadflow.access.models import Membership, Team, User
 from leadflow.core.conditions import compile_condition
 from leadflow.core.config import config_cached
-from leadflow.core.db import hot_cursor, in_values
+from leadflow.core.db import hot_cursor, in_values, json_read
 from leadflow.hygiene.normalize import is_free_mail
 from leadflow.leads.fields import STANDARD_FIELDS
 from leadflow.leads.models import Lead, Source, Stage, Status
@@ -323,7 +323,7 @@ def turns_load(team_ids: list[int], *, lock: bool) -> dict[int, RoundRobinState]
         state = RoundRobinState.from_db(
             connection.alias,
             ["id", "team_id", "last_user_id", "credits"],
-            [pk, team_id, last_user_id, _json(credits)],
+            [pk, team_id, last_user_id, json_read(credits)],
         )
         state.team = copy.copy(teams[team_id])  # the cached team stays as it was, whatever the caller does
         states[team_id] = state
@@ -340,11 +340,6 @@ def _turn_rows(team_ids: list[int], *, lock: bool) -> list[tuple[int, int, int |
             params,
         )
         return cursor.fetchall()
-
-
-def _json(value: Any) -> Any:
-    """A JSON column's value as read by a raw cursor (text on SQLite, decoded on PostgreSQL)."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 def turns_save(states: list[RoundRobinState], *, now: dt.datetime) -> None:
