@@ -89,3 +89,18 @@ def test_inbound_email_api_and_rejected_log(client: Client, sales_team: Team) ->
     log = client.get("/api/v1/inbound-emails").json()
     assert [item["id"] for item in log] == [rejected["id"]]
     assert client.post("/api/v1/inbound-emails", {"message": bad, "route": "x@y"}).status_code == 422
+
+
+def test_an_import_alerts_owners_when_uploaded_or_started_so(client: Client, sales_team: Team) -> None:
+    quiet = upload(client).json()
+    assert quiet["alert_owners"] is False
+    loud = upload(client, CSV.replace(b"ann@", b"ann2@"), alert_owners="true").json()
+    assert loud["alert_owners"] is True
+
+    started = client.post(f"/api/v1/imports/{quiet['id']}/run?alert_owners=true")
+    assert started.status_code == 202 and started.json()["alert_owners"] is True
+    kept = client.post(f"/api/v1/imports/{loud['id']}/run")  # no parameter: as uploaded
+    assert kept.json()["alert_owners"] is True
+    assert Import.objects.filter(alert_owners=True).count() == 2
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "alert_owners" in schema["components"]["schemas"]["ImportOut"]["properties"]

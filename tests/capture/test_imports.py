@@ -21,6 +21,7 @@ from leadflow.capture.imports import (
 from leadflow.capture.models import Import, ImportMapping, ImportStatus, Submission, SubmissionStatus
 from leadflow.capture.services import lead_capture, lead_update
 from leadflow.leads.models import Activity, ActivityKind, Lead, LeadIdentity
+from leadflow.routing.models import Notification, ResponseClock
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +203,46 @@ def test_unreadable_rows_are_kept_and_reported(sales_team: Team) -> None:
     assert counts(imp) == (1, 0, 1, 0)
     kept = Submission.objects.get(import_run=imp, status=SubmissionStatus.QUARANTINED)
     assert kept.import_row == 2 and kept.errors["row"].startswith("Unreadable vCard")
+
+
+FAIR_CSV = "Email,First Name,Company\nfair1@example.com,Ann,Acme\nfair2@example.com,Bob,Apex\n"
+
+
+def _alerts() -> tuple[int, int]:
+    return Notification.objects.count(), ResponseClock.objects.count()
+
+
+def test_an_import_assigns_quietly_unless_it_alerts_the_owners(sales_team: Team) -> None:
+    """Old contacts are assigned without paging the reps or starting response clocks; a fresh list
+    (a trade fair's) can alert them, as a form's leads do."""
+    quiet = make_import(FAIR_CSV)
+    assert quiet.alert_owners is False
+    import_execute(import_id=quiet.pk)
+    leads = list(Lead.objects.order_by("pk"))
+    assert len(leads) == 2 and all(lead.owner_id for lead in leads)
+    assert _alerts() == (0, 0)
+    route = next(e for e in Submission.objects.filter(lead=leads[0]).get().trace if e["step"] == "route")
+    assert "not alerted" in route["summary"] and route["detail"]["alerted"] is False
+
+    loud = import_create(
+        stream=io.BytesIO(FAIR_CSV.replace("fair", "fresh").encode()),
+        file_name="fresh.csv",
+        source_name="Fair 2026",
+        alert_owners=True,
+    )
+    import_execute(import_id=loud.pk)
+    fresh = Lead.objects.filter(email__startswith="fresh")
+    assert fresh.count() == 2
+    assert set(Notification.objects.values_list("lead_id", flat=True)) == {lead.pk for lead in fresh}
+    assert set(ResponseClock.objects.values_list("lead_id", flat=True)) == {lead.pk for lead in fresh}
+
+
+def test_cli_import_alerts_owners_only_when_asked(sales_team: Team, tmp_path: Path) -> None:
+    data = tmp_path / "fair.csv"
+    data.write_text(FAIR_CSV)
+    call_command("import", str(data), "--source", "Fair", "--no-progress")
+    assert _alerts() == (0, 0)
+    data.write_text(FAIR_CSV.replace("fair", "fresh"))
+    call_command("import", str(data), "--source", "Fair", "--no-progress", "--alert-owners")
+    assert _alerts() == (2, 2)
+    assert list(Import.objects.order_by("pk").values_list("alert_owners", flat=True)) == [False, True]

@@ -50,7 +50,11 @@ def test_wizard_upload_map_preview_dry_run_run_progress_errors_undo(
     dry = client.get(f"/imports/{imp.pk}/?dry_run=1").content.decode()
     assert "<strong>1</strong> new leads, <strong>1</strong> matching existing leads" in dry
 
-    client.post(f"/imports/{imp.pk}/run")
+    page = client.get(f"/imports/{imp.pk}/").content.decode()
+    assert 'name="alert_owners" value="1">' in page  # off unless asked: old contacts are assigned quietly
+    client.post(f"/imports/{imp.pk}/run", {"alert_owners": "1"})
+    imp.refresh_from_db()
+    assert imp.alert_owners is True
     queued = DBTaskResult.objects.filter(task_path="leadflow.capture.tasks.import_run_task")
     assert [row.args_kwargs["args"] for row in queued] == [[imp.pk]]  # queued with the transaction
     progress = client.get(f"/imports/{imp.pk}/progress").content.decode()

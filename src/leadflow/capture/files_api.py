@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import File, Form, Router, Schema, Status
+from ninja import Field, File, Form, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 
@@ -39,6 +39,9 @@ class ImportOut(Schema):
     source: str | None
     headers: list[str]
     mapping: dict[str, str]
+    alert_owners: bool = Field(
+        description="Whether the owners of the leads it assigns are notified and their response clocks start."
+    )
     status: str
     total_rows: int | None
     processed_rows: int
@@ -97,13 +100,17 @@ def _import(request: HttpRequest, import_id: int, scope: str) -> Import:
 @router.post("/imports", response={201: ImportOut}, summary="Upload a CSV, XLSX or vCard file to import")
 def create_import(
     request: HttpRequest,
+    *,
     file: File[UploadedFile],
     source: Form[str],
     mapping: Form[str] = "",
     start: Form[bool] = False,
+    alert_owners: Form[bool] = False,
 ) -> Status[dict[str, Any]]:
     """The columns are mapped from the headers (or by `mapping`, a JSON object {header: target});
-    `start=true` queues the run at once, otherwise check /preview and /dry-run first."""
+    `start=true` queues the run at once, otherwise check /preview and /dry-run first. With
+    `alert_owners=true` the owners of the assigned leads are notified and their response clocks start
+    (default: the leads are assigned quietly, as old contacts should be)."""
     caller = principal(request)
     caller.require(ApiScope.WRITE)
     columns = None
@@ -120,7 +127,11 @@ def create_import(
         raise unprocessable({"file": "Attach the file to import."})
     try:
         imp = import_create(
-            stream=file.file, file_name=file.name or "upload", source_name=source, mapping=columns
+            stream=file.file,
+            file_name=file.name or "upload",
+            source_name=source,
+            mapping=columns,
+            alert_owners=alert_owners,
         )
     except (ImportError_, ImportFileError) as err:
         raise unprocessable({"file": str(err)}) from None
@@ -167,10 +178,11 @@ def dry_run(request: HttpRequest, import_id: int) -> dict[str, Any]:
 @router.post(
     "/imports/{import_id}/run", response={202: ImportOut}, summary="Run the import in the background"
 )
-def run(request: HttpRequest, import_id: int) -> Status[dict[str, Any]]:
+def run(request: HttpRequest, import_id: int, alert_owners: bool | None = None) -> Status[dict[str, Any]]:
+    """`?alert_owners=true|false` changes whether the new owners are notified (default: as uploaded)."""
     imp = _import(request, import_id, ApiScope.WRITE)
     try:
-        imp = import_start(imp=imp, actor=principal(request).user)
+        imp = import_start(imp=imp, actor=principal(request).user, alert_owners=alert_owners)
     except ImportError_ as err:
         raise HttpError(409, str(err)) from None
     return Status(202, import_out(imp))

@@ -68,11 +68,13 @@ def import_create(
     source_name: str,
     actor: User | None = None,
     mapping: dict[str, str] | None = None,
+    alert_owners: bool = False,
 ) -> Import:
     """Keeps the file in the data directory, detects its shape and suggests a column mapping.
 
     Without `mapping`, a saved mapping whose headers are exactly this file's is used, else the
-    suggestion from the headers.
+    suggestion from the headers. With `alert_owners`, the owners of the leads it assigns are notified and
+    their response clocks start, as for a lead from a form.
     """
     digest = hashlib.sha256()
     temp = _import_dir() / f"upload-{timezone.now().timestamp()}.part"
@@ -113,6 +115,7 @@ def import_create(
         source=source,
         mapping={h: mapping.get(h, "") for h in shape.headers},
         actor=actor,
+        alert_owners=alert_owners,
     )
 
 
@@ -244,15 +247,18 @@ def import_dry_run(*, imp: Import, problems_limit: int = 100) -> DryRun:
     return result
 
 
-def import_start(*, imp: Import, actor: User | None) -> Import:
-    """Queues the run as a background task (after the surrounding transaction commits)."""
+def import_start(*, imp: Import, actor: User | None, alert_owners: bool | None = None) -> Import:
+    """Queues the run as a background task (it runs once the surrounding transaction commits);
+    ``alert_owners`` sets whether the new owners are notified (None: as the import says)."""
     from leadflow.capture.tasks import import_run_task
 
     if imp.status not in (ImportStatus.UPLOADED, ImportStatus.FAILED):
         raise ImportError_(f"Import {imp.pk} is {imp.get_status_display().lower()}.")
     imp.status = ImportStatus.QUEUED
     imp.actor = imp.actor or actor
-    imp.save(update_fields=["status", "actor"])
+    if alert_owners is not None:
+        imp.alert_owners = alert_owners
+    imp.save(update_fields=["status", "actor", "alert_owners"])
     enqueue_after_commit(lambda: import_run_task.enqueue(imp.pk))
     return imp
 
@@ -318,6 +324,7 @@ def import_execute(*, import_id: int, on_progress: Callable[[Import], None] | No
             actor=imp.actor,
             import_run_id=imp.pk,
             on_batch=progress,
+            alert_owners=imp.alert_owners,
         )
         progress(result)
     except Exception as err:

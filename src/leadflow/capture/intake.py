@@ -110,8 +110,9 @@ def _timed() -> Iterator[Callable[[], float]]:
 class IntakeFlow:
     """Runs steps 2–8 over a batch of persisted submissions, inside the caller's transaction."""
 
-    def __init__(self, *, actor: User | None = None) -> None:
+    def __init__(self, *, actor: User | None = None, alert_owners: bool = True) -> None:
         self.actor = actor
+        self.alert_owners = alert_owners
         self.now = timezone.now()
         self.specs: dict[str, CustomFieldSpec] = custom_field_specs()
         self.activities: list[Activity] = []
@@ -444,7 +445,7 @@ class IntakeFlow:
         steps: list[tuple[str, Callable[[], dict[int, StepOutcome]]]] = [
             ("score", lambda: leads_score(leads=leads)),
             ("qualify", lambda: leads_qualify(leads=leads)),
-            ("route", lambda: leads_route(leads=leads)),
+            ("route", lambda: leads_route(leads=leads, alert_owners=self.alert_owners)),
             (
                 "follow_ups",
                 lambda: leads_schedule_follow_ups(

@@ -48,6 +48,11 @@ class Import(models.Model):
     headers = models.JSONField(default=list)
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL)
     mapping = models.JSONField(default=dict)
+    alert_owners = models.BooleanField(
+        default=False,
+        help_text="Notify the owners of the assigned leads and start their response clocks (off: the leads "
+        "are assigned quietly, as old contacts should be).",
+    )
     status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(null=True, blank=True)
     processed_rows = models.PositiveIntegerField(default=0)

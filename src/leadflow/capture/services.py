@@ -122,7 +122,9 @@ def _persist_note(start: float, count: int) -> dict[str, Any]:
     }
 
 
-def _process(submissions: list[Submission], *, actor: User | None) -> list[Submission]:
+def _process(
+    submissions: list[Submission], *, actor: User | None, alert_owners: bool = True
+) -> list[Submission]:
     """Steps 2–8 in one transaction, retried when a concurrent capture won an identity race.
 
     If the flow itself fails, the raw submissions stay, quarantined with the reason.
@@ -132,7 +134,7 @@ def _process(submissions: list[Submission], *, actor: User | None) -> list[Submi
         items = [IntakeItem(submission=s) for s in submissions]
         try:
             with transaction.atomic(), config_snapshot():
-                IntakeFlow(actor=actor).run(items)
+                IntakeFlow(actor=actor, alert_owners=alert_owners).run(items)
             return submissions
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
@@ -194,11 +196,13 @@ def leads_capture_bulk(
     batch_size: int = 1000,
     import_run_id: int | None = None,
     on_batch: Callable[[BulkResult], None] | None = None,
+    alert_owners: bool = True,
 ) -> BulkResult:
     """The intake flow for many submissions at once: set-based per batch, same result as one by one.
 
     `payloads` are plain payloads or BulkItems; `on_batch` is called with the running totals after
-    each committed batch (progress bars).
+    each committed batch (progress bars). Without `alert_owners` the leads are assigned, but their owners
+    get no notification and no response clock starts (an import of old contacts).
     """
     result = BulkResult()
     batch: list[BulkItem] = []
@@ -206,14 +210,26 @@ def leads_capture_bulk(
         batch.append(payload if isinstance(payload, BulkItem) else BulkItem(payload))
         if len(batch) >= batch_size:
             _capture_batch(
-                batch, channel=channel, source=source, actor=actor, result=result, import_run_id=import_run_id
+                batch,
+                channel=channel,
+                source=source,
+                actor=actor,
+                result=result,
+                import_run_id=import_run_id,
+                alert_owners=alert_owners,
             )
             batch = []
             if on_batch:
                 on_batch(result)
     if batch:
         _capture_batch(
-            batch, channel=channel, source=source, actor=actor, result=result, import_run_id=import_run_id
+            batch,
+            channel=channel,
+            source=source,
+            actor=actor,
+            result=result,
+            import_run_id=import_run_id,
+            alert_owners=alert_owners,
         )
         if on_batch:
             on_batch(result)
@@ -244,6 +260,7 @@ def _capture_batch(
     actor: User | None,
     result: BulkResult,
     import_run_id: int | None,
+    alert_owners: bool,
 ) -> None:
     items = _without_known_keys(items, result)
     if not items:
@@ -268,7 +285,7 @@ def _capture_batch(
     note = _persist_note(start, len(submissions))
     for submission in submissions:
         submission.trace = [note]
-    submissions = _process(submissions, actor=actor)
+    submissions = _process(submissions, actor=actor, alert_owners=alert_owners)
     for submission in submissions:
         if submission.status == SubmissionStatus.QUARANTINED:
             result.quarantined += 1

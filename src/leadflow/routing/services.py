@@ -62,8 +62,11 @@ class RoutingInputError(ValueError):
         self.errors = dict(errors)
 
 
-def leads_route(*, leads: list[Lead], now: dt.datetime | None = None) -> dict[int, StepOutcome]:
-    """Assigns the leads that have no owner, deciding the whole batch in memory.
+def leads_route(
+    *, leads: list[Lead], now: dt.datetime | None = None, alert_owners: bool = True
+) -> dict[int, StepOutcome]:
+    """Assigns the leads that have no owner, deciding the whole batch in memory; with `alert_owners` the
+    new owners are notified and a response clock starts for each lead.
 
     Rules, settings, members and loads are read once; the round-robin rows of every team the batch may
     reach are locked in team order, so concurrent batches take turns without deadlocks or double turns.
@@ -86,8 +89,15 @@ def leads_route(*, leads: list[Lead], now: dt.datetime | None = None) -> dict[in
         decision = engine.decide_matched(record, rule, plan.ctx, now, account=account)
         outcomes[lead.pk] = _apply(lead, decision, plan, now)
     assigned = [lead for lead in waiting if lead.owner_id is not None]
+    if not alert_owners:
+        for lead in assigned:
+            outcome = outcomes[lead.pk]
+            outcome.summary += " Owner not alerted and no response clock: imported without alerts."
+            outcome.detail["alerted"] = False
     clocks = sla_clocks_start(
-        leads=assigned, now=now, reasons={lead.pk: outcomes[lead.pk].summary for lead in assigned}
+        leads=assigned if alert_owners else [],
+        now=now,
+        reasons={lead.pk: outcomes[lead.pk].summary for lead in assigned},
     )
     for clock in clocks:
         if clock.due_at is not None:

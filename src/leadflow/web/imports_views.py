@@ -133,7 +133,7 @@ def import_mapping(request: HttpRequest, import_id: int) -> HttpResponse:
 def import_run(request: HttpRequest, import_id: int) -> HttpResponse:
     imp = get_object_or_404(Import, pk=import_id)
     try:
-        import_start(imp=imp, actor=_user(request))
+        import_start(imp=imp, actor=_user(request), alert_owners=request.POST.get("alert_owners") == "1")
     except ImportError_ as err:
         messages.error(request, str(err))
     return redirect("web:import_detail", import_id=imp.pk)

@@ -25,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count new, matched and invalid rows only."
         )
+        parser.add_argument(
+            "--alert-owners",
+            action="store_true",
+            help="Notify the owners of the assigned leads and start their response clocks "
+            "(default: the leads are assigned quietly).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
     def handle(self, *args: Any, file: str, source: str, **options: Any) -> None:
@@ -38,7 +44,13 @@ class Command(BaseCommand):
                 raise CommandError('The mapping file must be a JSON object {"header": "target"}.')
         try:
             with Path(file).open("rb") as stream:
-                imp = import_create(stream=stream, file_name=file, source_name=source, mapping=mapping)
+                imp = import_create(
+                    stream=stream,
+                    file_name=file,
+                    source_name=source,
+                    mapping=mapping,
+                    alert_owners=options["alert_owners"],
+                )
         except OSError as err:
             raise CommandError(f"Cannot read {file}: {err}") from err
         except (ImportError_, ImportFileError) as err:
