@@ -10,6 +10,7 @@ import pytest
 
 from leadflow.hygiene.matching import (
     DEFAULT_CONFIG,
+    SCALAR_PAIRS,
     FieldSpec,
     MatchConfig,
     Matcher,
@@ -337,3 +338,48 @@ def test_one_records_keys_are_the_keys_blocking_gives_the_set() -> None:
         expected = [f"{i}:{column[r]}" for i, column in enumerate(columns) if column[r] is not None]
         assert matcher.rule_keys(record) == expected
     assert matcher.rule_keys(records[0])[:1] == ["0:a@acme.io"]
+
+
+def test_the_per_pair_path_gives_the_levels_of_the_array_path() -> None:
+    """compare() takes a few pairs one by one and many as arrays: on every comparator, swaps, missing and
+    placeholder values, both must give the same levels."""
+    config = MatchConfig(
+        fields=(
+            FieldSpec("email", "email"),
+            FieldSpec("phone", "code", thresholds=(1, 2)),
+            FieldSpec("first_name", "name", swap_with="last_name"),
+            FieldSpec("last_name", "name"),
+            FieldSpec("company", "company"),
+            FieldSpec("city", "string", thresholds=(0.9,), swap_with="region"),
+            FieldSpec("region", "exact"),
+            FieldSpec("nick", "phonetic"),
+            FieldSpec("seats", "numeric", thresholds=(1, 10)),
+            FieldSpec("born", "date", thresholds=(3, 30)),
+        ),
+        blocking=(("email",),),
+    )
+    rng = random.Random(7)
+    pools = {
+        "email": ["ann@acme.io", "anne@acme.io", "ann@apex.io", "test@test.com", None],
+        "phone": ["+4930123456", "+4930123457", "+4930123465", "000000", None],
+        "first_name": ["Anna", "Anne", "Hanna", "Smith", "n/a", None],
+        "last_name": ["Smith", "Smyth", "Anna", "Schmidt", None],
+        "company": ["Acme GmbH", "ACME Inc.", "Acme Labs", "Apex", "Inc", None],
+        "city": ["Berlin", "Berlim", "Bern", "Hesse", None],
+        "region": ["Hesse", "Berlin", "BE", None],
+        "nick": ["Jon", "John", "Joan", "Jack", None],
+        "seats": ["10", "10.0", "11", "25", "1,000", "many", None],
+        "born": ["1980-05-04", "1980-04-05", "1980-05-05", "19800504", "1980-06-01", "05/04/1980", None],
+    }
+    records = [{name: rng.choice(values) for name, values in pools.items()} for _ in range(60)]
+    matcher = Matcher(config)
+    left, right = matcher.prepare(records[:30]), matcher.prepare(records[30:])
+    pairs = np.array([(i, j) for i in range(30) for j in range(30)], dtype=np.int64)
+    by_arrays = matcher.compare(left, right, pairs)
+    assert len(pairs) > SCALAR_PAIRS and len({tuple(row) for row in by_arrays.tolist()}) > 50
+    for start in range(0, len(pairs), SCALAR_PAIRS):
+        chunk = pairs[start : start + SCALAR_PAIRS]
+        assert (
+            matcher.compare(left, right, chunk).tolist() == by_arrays[start : start + SCALAR_PAIRS].tolist()
+        )
+    assert set(by_arrays.ravel().tolist()) >= {-1, 0, 1, 2}

@@ -567,7 +567,10 @@ class Matcher:
     def compare(self, left: Prepared, right: Prepared, pairs: np.ndarray) -> np.ndarray:
         """Comparison levels, shape (pairs, fields): 0 = exact, …, last = different, -1 = missing."""
         levels = np.empty((len(pairs), len(self.config.fields)), dtype=np.int8)
-        if len(pairs):
+        if len(pairs) <= SCALAR_PAIRS:
+            for row, (i, j) in enumerate(pairs.tolist()):
+                levels[row] = [_compare_one(spec, left, right, i, j) for spec in self.config.fields]
+        else:
             for f, spec in enumerate(self.config.fields):
                 levels[:, f] = _compare_field(spec, left, right, pairs)
         return levels
@@ -767,6 +770,93 @@ def _field_codes(
         return left.cache[key], left.cache[key]
     right_values = _derived(right, name, kind) if kind else right.values[name]
     return _joint_codes(left_values, right_values)
+
+
+# Up to this many pairs, compare() takes each pair in plain Python: for the in-flow check's handful of
+# candidates numpy's cost per call outweighs the work. Both paths give the same levels (a test checks).
+SCALAR_PAIRS = 16
+
+
+def _one(prepared: Prepared, name: str, index: int, kind: str | None = None) -> Any:
+    """One record's field value, or a derived form of it (as ``_derived`` computes for all records)."""
+    value = prepared.values[name][index]
+    if kind is None:
+        return value
+    return _DERIVE[kind](value)
+
+
+_DERIVE: dict[str, Any] = {
+    "text": lambda v: "" if v is None else v,
+    "company": lambda v: company_key(v) or None if v else None,
+    "company_text": lambda v: company_key(v) if v else "",
+    "email_local": lambda v: v.rpartition("@")[0] or None if v else None,
+    "metaphone": lambda v: jellyfish.metaphone(v) or None if v else None,
+    "date_digits": lambda v: re.sub(r"\D", "", v) if v else None,
+    "date_swapped": lambda v: _swap_day_month(v) if v else None,
+    "ordinal": _to_ordinal,
+    "float": _to_float,
+}
+
+
+def _compare_one(spec: FieldSpec, left: Prepared, right: Prepared, i: int, j: int) -> int:
+    """The level of one pair in one field: ``_compare_field`` for a single pair, without arrays."""
+    name, comparator = spec.name, spec.comparator
+    base = "company" if comparator == "company" else None
+    a, b = _one(left, name, i, base), _one(right, name, j, base)
+    if comparator == "numeric":
+        x, y = _one(left, name, i, "float"), _one(right, name, j, "float")
+        if a is None or b is None or math.isnan(x) or math.isnan(y):
+            return -1
+        within = [x == y] + [abs(x - y) <= t for t in spec.effective_thresholds]
+        return next((level for level, holds in enumerate(within) if holds), len(within))
+    if a is None or b is None:
+        return -1
+    if a == b:
+        return 0
+    thresholds = spec.effective_thresholds
+    text = "company_text" if base else "text"
+
+    def same(kind: str, kind_right: str | None = None) -> bool:
+        code = _one(left, name, i, kind)
+        return code is not None and code == _one(right, name, j, kind_right or kind)
+
+    def fuzzy(scorer: Any) -> float:
+        return float(scorer(_one(left, name, i, text), _one(right, name, j, text)))
+
+    conditions: list[bool] = [False]
+    if comparator == "email":
+        conditions.append(same("email_local"))
+    elif comparator in ("string", "name", "company"):
+        similarity = fuzzy(JaroWinkler.normalized_similarity)
+        close = [similarity >= t for t in thresholds]
+        conditions += [close[0], same("metaphone"), *close[1:]] if comparator == "name" else close
+    elif comparator == "phonetic":
+        conditions.append(same("metaphone"))
+    elif comparator == "code":
+        distance = fuzzy(OSA.distance)
+        conditions += [distance <= t for t in thresholds]
+    elif comparator == "date":
+        x, y = _one(left, name, i, "ordinal"), _one(right, name, j, "ordinal")
+        conditions += [fuzzy(OSA.distance) <= 1 or same("date_swapped", "date_digits")]
+        conditions += [abs(x - y) <= t for t in thresholds]
+    if spec.swap_with is not None:
+        conditions.append(_swapped_one(spec, left, right, i, j))
+    return next((level for level, holds in enumerate(conditions) if holds), len(conditions))
+
+
+def _swapped_one(spec: FieldSpec, left: Prepared, right: Prepared, i: int, j: int) -> bool:
+    """``_swapped`` for one pair."""
+    name, partner = spec.name, str(spec.swap_with)
+    fuzzy = spec.comparator in ("string", "name", "company")
+    kind = "company_text" if spec.comparator == "company" else "text"
+    cutoff = spec.effective_thresholds[0] if fuzzy else 1.0
+    for a_name, b_name in ((name, partner), (partner, name)):
+        a, b = _one(left, a_name, i, kind), _one(right, b_name, j, kind)
+        if a == "" or b == "":
+            return False
+        if not (JaroWinkler.normalized_similarity(a, b) >= cutoff if fuzzy else a == b):
+            return False
+    return True
 
 
 def _compare_field(spec: FieldSpec, left: Prepared, right: Prepared, pairs: np.ndarray) -> np.ndarray:
