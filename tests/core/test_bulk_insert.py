@@ -1,10 +1,21 @@
 """core.db.bulk_insert and bulk_update_fast on large batches (COPY on PostgreSQL)."""
 
-import pytest
-from django.db import IntegrityError, transaction
+import datetime as dt
+from typing import Any
 
-from leadflow.core.db import COPY_FROM_ROWS, INSERT_CHUNK, bulk_insert, bulk_update_fast, ids_reserve
-from leadflow.leads.models import Lead, LeadIdentity
+import pytest
+from django.db import IntegrityError, models, transaction
+
+from leadflow.capture.models import Submission
+from leadflow.core.db import (
+    COPY_FROM_ROWS,
+    INSERT_CHUNK,
+    bulk_insert,
+    bulk_update_fast,
+    ids_reserve,
+    new_instance,
+)
+from leadflow.leads.models import Activity, Lead, LeadIdentity, Task, Touch
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +92,48 @@ def test_a_row_pointing_at_an_id_never_written_fails_at_commit() -> None:
         (pk,) = ids_reserve(Lead, 1)
         bulk_insert([LeadIdentity(lead_id=pk, kind="email", value="ghost@example.com")])
     assert not LeadIdentity.objects.exists()
+
+
+WHEN = dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.UTC)
+BUILT = [
+    (Lead, {"first_name": "Ann", "email": "ann@example.com", "created_at": WHEN, "updated_at": WHEN}),
+    (LeadIdentity, {"lead_id": 7, "kind": "email", "value": "ann@example.com", "created_at": WHEN}),
+    (
+        Touch,
+        {"lead_id": 7, "submission_id": 3, "channel": "import", "utm_source": "fair", "occurred_at": WHEN},
+    ),
+    (Activity, {"lead_id": 7, "kind": "capture", "payload": {"a": [1]}, "occurred_at": WHEN}),
+    (Submission, {"channel": "import", "payload": {"Email": "x"}, "import_row": 4, "received_at": WHEN}),
+    (Task, {"lead_id": 7, "assignee_id": None, "title": "First contact", "due_at": WHEN, "created_at": WHEN}),
+]
+
+
+@pytest.mark.parametrize(("model", "values"), BUILT, ids=[m.__name__ for m, _ in BUILT])
+def test_new_instance_equals_the_models_own_constructor(
+    model: type[models.Model], values: dict[str, Any]
+) -> None:
+    fast, django = new_instance(model, **values), model(**values)
+    assert {k: v for k, v in fast.__dict__.items() if k != "_state"} == {
+        k: v for k, v in django.__dict__.items() if k != "_state"
+    }
+    assert fast._state.adding and fast._state.db is None and fast.pk is None
+
+
+def test_new_instance_gives_each_row_its_own_mutable_defaults_and_refuses_unknown_names() -> None:
+    first, second = new_instance(Activity, lead_id=1), new_instance(Activity, lead_id=1)
+    first.payload["x"] = 1
+    assert second.payload == {}
+    with pytest.raises(TypeError, match=r"no columns \['lead'\]"):
+        new_instance(Activity, lead=Lead(pk=1))
+
+
+@pytest.mark.parametrize("count", [1, N])
+def test_rows_built_fast_are_written_with_their_json(count: int) -> None:
+    lead = Lead.objects.create(first_name="x")
+    rows = [
+        new_instance(Activity, lead_id=lead.pk, kind="note", payload={"n": i, "é": [None, True]})
+        for i in range(count)
+    ]
+    bulk_insert(rows)
+    stored = {a.pk: a.payload for a in Activity.objects.filter(lead=lead)}
+    assert [stored[row.pk] for row in rows] == [{"n": i, "é": [None, True]} for i in range(count)]

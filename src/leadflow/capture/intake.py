@@ -26,7 +26,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
 from leadflow.capture.parse import ParsedSubmission, parse_submission
-from leadflow.core.db import bulk_insert, bulk_update_fast, ids_reserve
+from leadflow.core.db import bulk_insert, bulk_update_fast, ids_reserve, new_instance
 from leadflow.hygiene import services as hygiene
 from leadflow.hygiene.matching import is_placeholder
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
@@ -112,6 +112,7 @@ class IntakeFlow:
 
     def __init__(self, *, actor: User | None = None, alert_owners: bool = True) -> None:
         self.actor = actor
+        self.actor_id = actor.pk if actor else None
         self.alert_owners = alert_owners
         self.now = timezone.now()
         self.specs: dict[str, CustomFieldSpec] = custom_field_specs()
@@ -295,7 +296,7 @@ class IntakeFlow:
                 if group.existing_id is not None:
                     group.lead = existing[group.existing_id]
                 else:
-                    group.lead = Lead(created_at=self.now, updated_at=self.now)
+                    group.lead = new_instance(Lead, created_at=self.now, updated_at=self.now)
                     new_leads.append(group.lead)
                 for item in group.items:
                     item.lead = group.lead
@@ -307,7 +308,9 @@ class IntakeFlow:
             new_ids = {lead.pk for lead in new_leads}
             bulk_insert(
                 [
-                    LeadIdentity(lead=group.lead, kind=kind, value=value, created_at=self.now)
+                    new_instance(
+                        LeadIdentity, lead_id=group.lead.pk, kind=kind, value=value, created_at=self.now
+                    )
                     for group in groups
                     for kind, value in group.new_identities
                 ]
@@ -376,8 +379,9 @@ class IntakeFlow:
         for item in items:
             assert item.lead is not None and item.parsed is not None
             attribution = {k: v for k, v in item.parsed.attribution.items() if k in ATTRIBUTION_FIELDS}
-            item.touch = Touch(
-                lead=item.lead,
+            item.touch = new_instance(
+                Touch,
+                lead_id=item.lead.pk,
                 submission_id=item.submission.pk,
                 channel=item.submission.channel,
                 source_id=item.submission.source_id,
@@ -393,8 +397,9 @@ class IntakeFlow:
                 lead.first_touch = item.touch
             lead.last_touch = item.touch
             self.activities.append(
-                Activity(
-                    lead=lead,
+                new_instance(
+                    Activity,
+                    lead_id=lead.pk,
                     kind=ActivityKind.CAPTURE,
                     summary=_capture_summary(item),
                     payload={
@@ -402,7 +407,7 @@ class IntakeFlow:
                         "changes": item.changes,
                         **parsed.attribution,
                     },
-                    actor=self.actor,
+                    actor_id=self.actor_id,
                     submission_id=item.submission.pk,
                     occurred_at=self.now,
                 )

@@ -15,7 +15,7 @@ from leadflow.access.models import User
 from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.core.config import config_snapshot
-from leadflow.core.db import bulk_insert
+from leadflow.core.db import bulk_insert, new_instance
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
 from leadflow.leads.models import (
@@ -269,11 +269,12 @@ def _capture_batch(
     now = timezone.now()
     submissions = bulk_insert(
         [
-            Submission(
+            new_instance(
+                Submission,
                 channel=channel,
-                source=source,
+                source_id=source.pk if source else None,
                 payload=item.payload,
-                actor=actor,
+                actor_id=actor.pk if actor else None,
                 received_at=now,
                 idempotency_key=item.idempotency_key,
                 import_run_id=import_run_id,
@@ -282,6 +283,9 @@ def _capture_batch(
             for item in items
         ]
     )
+    if source is not None:
+        for submission in submissions:
+            submission.source = source
     note = _persist_note(start, len(submissions))
     for submission in submissions:
         submission.trace = [note]

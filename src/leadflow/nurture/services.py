@@ -27,7 +27,7 @@ from leadflow.access.models import User
 from leadflow.core.conditions import ConditionError, compile_condition, validate
 from leadflow.core.conditions_sql import to_q
 from leadflow.core.config import config_cached
-from leadflow.core.db import bulk_insert
+from leadflow.core.db import bulk_insert, new_instance
 from leadflow.core.queue import enqueue_after_commit
 from leadflow.leads.models import (
     FUNNEL,
@@ -96,7 +96,11 @@ def leads_schedule_follow_ups(
     for lead in leads:
         if lead.pk in newly_assigned and lead.owner_id is not None and lead.assigned_at is not None:
             due_at = lead.assigned_at + window
-            tasks.append(Task(lead=lead, assignee_id=lead.owner_id, title="First contact", due_at=due_at))
+            tasks.append(
+                new_instance(
+                    Task, lead_id=lead.pk, assignee_id=lead.owner_id, title="First contact", due_at=due_at
+                )
+            )
             outcomes[lead.pk] = StepOutcome(
                 summary=f"First-contact task for {lead.owner}, due {due_at:%Y-%m-%d %H:%M} UTC.",
                 detail={"task": "First contact", "due_at": due_at.isoformat()},

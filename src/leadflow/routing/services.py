@@ -19,7 +19,7 @@ from django.utils import timezone
 from leadflow.access.models import Team, User
 from leadflow.core.conditions import ConditionError, validate
 from leadflow.core.config import config_cached
-from leadflow.core.db import bulk_insert
+from leadflow.core.db import bulk_insert, new_instance
 from leadflow.core.queue import enqueue_after_commit, enqueue_all
 from leadflow.leads.models import Activity, ActivityKind, Lead, Task
 from leadflow.leads.services import activity_create
@@ -134,8 +134,9 @@ def _apply(lead: Lead, decision: engine.Decision, plan: Plan, now: dt.datetime) 
         "skipped": detail["skipped"],
         "fallbacks": decision.fallbacks,
     }
-    activity = Activity(
-        lead=lead,
+    activity = new_instance(
+        Activity,
+        lead_id=lead.pk,
         kind=ActivityKind.ASSIGNMENT,
         summary=decision.summary[:300],
         payload=payload,
