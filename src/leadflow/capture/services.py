@@ -14,6 +14,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
+from leadflow.core.collector import fewer_collections
 from leadflow.core.config import config_snapshot
 from leadflow.core.db import bulk_insert, new_instance
 from leadflow.hygiene.normalize import normalize_lead_fields
@@ -204,6 +205,30 @@ def leads_capture_bulk(
     each committed batch (progress bars). Without `alert_owners` the leads are assigned, but their owners
     get no notification and no response clock starts (an import of old contacts).
     """
+    with fewer_collections():
+        return _capture_all(
+            payloads,
+            channel=channel,
+            source=source,
+            actor=actor,
+            batch_size=batch_size,
+            import_run_id=import_run_id,
+            on_batch=on_batch,
+            alert_owners=alert_owners,
+        )
+
+
+def _capture_all(
+    payloads: Iterable[Any],
+    *,
+    channel: str,
+    source: Source | None,
+    actor: User | None,
+    batch_size: int,
+    import_run_id: int | None,
+    on_batch: Callable[[BulkResult], None] | None,
+    alert_owners: bool,
+) -> BulkResult:
     result = BulkResult()
     batch: list[BulkItem] = []
     for payload in payloads:
