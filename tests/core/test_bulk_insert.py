@@ -1,6 +1,7 @@
 """core.db.bulk_insert and bulk_update_fast on large batches (COPY on PostgreSQL)."""
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from leadflow.core.db import (
     bulk_insert,
     bulk_update_fast,
     ids_reserve,
+    json_text,
     new_instance,
 )
 from leadflow.leads.models import Activity, Lead, LeadIdentity, Task, Touch
@@ -137,3 +139,16 @@ def test_rows_built_fast_are_written_with_their_json(count: int) -> None:
     bulk_insert(rows)
     stored = {a.pk: a.payload for a in Activity.objects.filter(lead=lead)}
     assert [stored[row.pk] for row in rows] == [{"n": i, "é": [None, True]} for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": [1, 2.5, None, True]}, {1: "int key", "é": "ü\u2028"}, [10**30, -(2**63)], "text", 3, None, {}],
+)
+def test_json_text_stores_what_json_dumps_stores(value: Any) -> None:
+    assert json.loads(json_text(value)) == json.loads(json.dumps(value))
+
+
+def test_json_text_refuses_what_json_dumps_refuses() -> None:
+    with pytest.raises(TypeError):
+        json_text({"when": WHEN})

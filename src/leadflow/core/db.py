@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, models, router
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
@@ -56,8 +57,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
             params: list[Any] = []
             for obj in chunk:
                 params.append(obj.pk)
-                for field in columns:
-                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+                params.extend(_db_values(obj, columns, connection, add=False))
             pk_ref = value_ref(1, pk)
             cursor.execute(
                 f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
@@ -134,7 +134,20 @@ def _value_plan(
 
 def _json_text(attname: str, obj: models.Model, connection: Any) -> str | None:
     value = getattr(obj, attname)
-    return None if value is None else json.dumps(value)
+    return None if value is None else json_text(value)
+
+
+# Integer keys become strings as with json.dumps; datetimes and dataclasses are refused as json.dumps does.
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value)``, 5–10× faster (orjson), for what bulk writes store: the same JSON once parsed.
+    What orjson refuses (integers beyond 64 bits …) goes to json.dumps, which accepts or refuses it."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 def _converted(field: models.Field[Any, Any], add: bool, obj: models.Model, connection: Any) -> Any:
