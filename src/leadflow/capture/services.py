@@ -16,7 +16,8 @@ from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.core.collector import fewer_collections
 from leadflow.core.config import config_snapshot
-from leadflow.core.db import bulk_insert, new_instance
+from leadflow.core.db import PlannerStatistics, bulk_insert, new_instance
+from leadflow.hygiene.models import MatchKey
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
 from leadflow.leads.models import (
@@ -32,6 +33,7 @@ from leadflow.leads.models import (
 from leadflow.leads.selectors import custom_field_specs
 from leadflow.leads.services import lead_apply_custom, lead_apply_values
 from leadflow.nurture.services import leads_changed
+from leadflow.pipeline.models import AccountLead
 from leadflow.scoring.services import leads_qualify, leads_score
 
 logger = logging.getLogger(__name__)
@@ -230,23 +232,11 @@ def _capture_all(
     alert_owners: bool,
 ) -> BulkResult:
     result = BulkResult()
+    # The lookups of every batch (identities, blocking keys, idempotency keys) need current statistics.
+    statistics = PlannerStatistics([Lead, LeadIdentity, MatchKey, Submission, AccountLead])
     batch: list[BulkItem] = []
-    for payload in payloads:
-        batch.append(payload if isinstance(payload, BulkItem) else BulkItem(payload))
-        if len(batch) >= batch_size:
-            _capture_batch(
-                batch,
-                channel=channel,
-                source=source,
-                actor=actor,
-                result=result,
-                import_run_id=import_run_id,
-                alert_owners=alert_owners,
-            )
-            batch = []
-            if on_batch:
-                on_batch(result)
-    if batch:
+
+    def flush() -> None:
         _capture_batch(
             batch,
             channel=channel,
@@ -256,8 +246,17 @@ def _capture_all(
             import_run_id=import_run_id,
             alert_owners=alert_owners,
         )
+        statistics.rows_written(len(batch))
+        batch.clear()
         if on_batch:
             on_batch(result)
+
+    for payload in payloads:
+        batch.append(payload if isinstance(payload, BulkItem) else BulkItem(payload))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
     return result
 
 

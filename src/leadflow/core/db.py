@@ -358,3 +358,46 @@ def in_values(values: Sequence[Any], alias: str = DEFAULT_DB_ALIAS) -> tuple[str
     if connections[alias].vendor == "postgresql":
         return "= ANY(%s)", [list(values)]
     return f"IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+class PlannerStatistics:
+    """Keeps PostgreSQL's planner statistics of the tables a bulk run reads current while the run grows them.
+
+    An import can double the lead tables long before autovacuum's ANALYZE comes round (and never where
+    autovacuum is off). The planner then still takes them for small, and answers the flow's lookups
+    (identities, blocking keys, idempotency keys) by scanning whole tables instead of using their indexes:
+    each batch gets slower as the tables grow. Each time the run has written as many rows as the first table
+    held at the last refresh (and at least MIN_ROWS), ``rows_written`` runs ANALYZE on the tables. SQLite
+    needs none: without statistics its planner prefers the indexes.
+    """
+
+    MIN_ROWS = 5_000
+
+    def __init__(self, models_: Sequence[type[models.Model]], alias: str = DEFAULT_DB_ALIAS) -> None:
+        self.connection = connections[alias]
+        self.tables = [m._meta.db_table for m in models_]
+        self.enabled = self.connection.vendor == "postgresql"
+        self.pending = 0
+        self.size = self._size() if self.enabled else 0
+        self.refreshes = 0
+
+    def _size(self) -> int:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+                [self.tables[0]],
+            )
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def rows_written(self, count: int) -> None:
+        if not self.enabled:
+            return
+        self.pending += count
+        if self.pending < max(self.MIN_ROWS, self.size):
+            return
+        quote = self.connection.ops.quote_name
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {', '.join(quote(table) for table in self.tables)}")
+        self.size, self.pending = self._size(), 0
+        self.refreshes += 1

@@ -280,17 +280,28 @@ def records_suspects(
 
 def _keyed_leads(keys: Sequence[str], columns: Sequence[str]) -> list[tuple[Any, ...]]:
     """One statement: (key, *columns) of the leads behind the blocking keys, at most IN_FLOW_PER_KEY per
-    key on average; a prepared statement on PostgreSQL, since every capture runs it."""
+    key; a prepared statement on PostgreSQL, since every capture runs it."""
     quote = connection.ops.quote_name
-    test, params = in_values(keys)
     column_of = {field.name: field.column for field in Lead._meta.concrete_fields}
     select = ", ".join(f"l.{quote(column_of[name])}" for name in columns)
-    with hot_cursor() as cursor:
-        cursor.execute(
-            f"SELECT k.key, {select} FROM hygiene_matchkey k JOIN leads_lead l ON l.id = k.lead_id "
-            f"WHERE k.key {test} LIMIT %s",
-            [*params, IN_FLOW_PER_KEY * len(keys)],
+    if connection.vendor == "postgresql":
+        # One bounded index scan per key: with an import's thousands of keys in one list, PostgreSQL
+        # preferred scanning the whole key table.
+        sql = (
+            f"SELECT w.key, {select} FROM unnest(%s::text[]) AS w(key) CROSS JOIN LATERAL "
+            "(SELECT m.lead_id FROM hygiene_matchkey m WHERE m.key = w.key LIMIT %s) k "
+            "JOIN leads_lead l ON l.id = k.lead_id"
         )
+        params: list[Any] = [list(keys), IN_FLOW_PER_KEY]
+    else:
+        test, values = in_values(keys)
+        sql = (
+            f"SELECT k.key, {select} FROM hygiene_matchkey k JOIN leads_lead l ON l.id = k.lead_id "
+            f"WHERE k.key {test} LIMIT %s"
+        )
+        params = [*values, IN_FLOW_PER_KEY * len(keys)]
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if "custom" in columns:
         at = 1 + list(columns).index("custom")

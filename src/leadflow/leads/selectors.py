@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Func, IntegerField, OrderBy, Q, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Lower
@@ -380,14 +381,25 @@ def identities_owners(*, keys: set[tuple[str, str]]) -> dict[tuple[str, str], in
     run by every capture (the unique (kind, value) index answers it)."""
     if not keys:
         return {}
-    kind_test, kind_params = in_values(sorted({kind for kind, _ in keys}))
-    value_test, value_params = in_values(sorted({value for _, value in keys}))
-    with hot_cursor() as cursor:
-        cursor.execute(
-            "SELECT kind, value, lead_id FROM leads_leadidentity "
-            f"WHERE kind {kind_test} AND value {value_test}",
-            [*kind_params, *value_params],
+    if connection.vendor == "postgresql":
+        # One index lookup per pair, whatever the planner's statistics say (a list of kinds and a list of
+        # values made it scan every identity of those kinds once its statistics were out of date).
+        pairs = sorted(keys)
+        sql = (
+            "SELECT i.kind, i.value, i.lead_id FROM unnest(%s::text[], %s::text[]) AS w(kind, value) "
+            "JOIN leads_leadidentity i ON i.kind = w.kind AND i.value = w.value"
         )
+        params: list[Any] = [[kind for kind, _ in pairs], [value for _, value in pairs]]
+    else:
+        kind_test, kind_params = in_values(sorted({kind for kind, _ in keys}))
+        value_test, value_params = in_values(sorted({value for _, value in keys}))
+        sql = (
+            "SELECT kind, value, lead_id FROM leads_leadidentity "
+            f"WHERE kind {kind_test} AND value {value_test}"
+        )
+        params = [*kind_params, *value_params]
+    with hot_cursor() as cursor:
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     return {(kind, value): lead_id for kind, value, lead_id in rows if (kind, value) in keys}
 
