@@ -312,6 +312,7 @@ class IntakeFlow:
                         LeadIdentity, lead_id=group.lead.pk, kind=kind, value=value, created_at=self.now
                     )
                     for group in groups
+                    if group.lead is not None
                     for kind, value in group.new_identities
                 ]
             )
