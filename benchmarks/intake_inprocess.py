@@ -14,7 +14,7 @@ and aggregates the submissions' `trace` (each step's ms) into a median per step.
 times the SQL of a sample of captures, and times the same capture through the API layer
 (django.test.Client: middleware, API-key auth, ninja, the response; no HTTP) interleaved with direct
 calls, so the noise of a busy machine hits both alike. --profile N adds a cProfile of N more new
-captures; --queries prints the SQL of one new and one updated capture.
+captures; --queries prints the SQL of one new and one updated capture, with the time of each statement.
 Each database runs in its own child process (Django is set up once per process).
 Target: in-process intake ≤ 5 ms median.
 """
@@ -142,6 +142,14 @@ class _SqlTimer:
             return execute(sql, params, many, context)
         finally:
             self.statements.append((sql, (time.perf_counter() - start) * 1000))
+
+
+def _per_statement(statements: list[tuple[str, float]], last: int, sample: int) -> list[tuple[str, float]]:
+    """The last capture's statements in order, each with its mean driver time over the sample."""
+    total: dict[str, float] = defaultdict(float)
+    for sql, ms in statements:
+        total[sql] += ms
+    return [(sql, round(total[sql] / sample, 3)) for sql, _ in statements[last:]]
 
 
 class _MethodTimer:
@@ -308,7 +316,7 @@ def _measure(db: str, leads: int, profile: int, show_queries: bool) -> dict[str,
             "statements_per_capture": round(len(timer.statements) / sample, 2),
             "driver_ms_per_capture": round(sum(ms for _, ms in timer.statements) / sample, 3),
             "total_ms_per_capture": round(total / sample, 3),
-            "statements": [s for s, _ in timer.statements[before:]] if show_queries else [],
+            "statements": _per_statement(timer.statements, before, sample) if show_queries else [],
         }
 
     # 4. through the API layer, interleaved with direct calls and the trivial endpoint
@@ -468,9 +476,9 @@ def report(results: list[dict[str, Any]]) -> None:
 
         for mode, q in sql.items():
             if q["statements"]:
-                print(f"\n## {db}: SQL of one {mode} capture")
-                for statement in q["statements"]:
-                    print(f"  {statement[:150]}")
+                print(f"\n## {db}: SQL of one {mode} capture (ms: mean in the driver, over the sample)")
+                for statement, ms in q["statements"]:
+                    print(f"  {ms:5.2f}  {statement[:140]}")
         if res["profile"]:
             print(f"\n## {db}: cProfile\n{res['profile']}")
 

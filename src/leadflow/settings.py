@@ -157,6 +157,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LEADFLOW_MAX_BODY_BYTES
 LEADFLOW_MAX_IMPORT_BYTES = int(os.environ.get("LEADFLOW_MAX_IMPORT_BYTES", str(200 * 1024 * 1024)))
 LEADFLOW_LARGE_BODY_PATHS = ("/imports/upload", "/api/v1/imports", "/api/v1/inbound-emails")
 LEADFLOW_IMAP_POLL_SECONDS = int(os.environ.get("LEADFLOW_IMAP_POLL_SECONDS", "60"))
+# How often the worker finishes submissions a dead process left unprocessed (after a minute).
+LEADFLOW_RECOVER_SECONDS = int(os.environ.get("LEADFLOW_RECOVER_SECONDS", "60"))
+# Called by `leadflow worker` before it takes tasks: the task chains every running system needs.
+LEADFLOW_WORKER_STARTUP = ["leadflow.capture.tasks.recovery_start"]
 # Region used to read phone numbers written without a country prefix.
 LEADFLOW_DEFAULT_REGION = os.environ.get("LEADFLOW_DEFAULT_REGION", "US")
 # Optional DNS deliverability check of email domains (MX, else A/AAAA), in the background, cached per

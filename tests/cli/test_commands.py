@@ -1,13 +1,16 @@
 """`leadflow apikey` and `leadflow user`: thin commands over the access services."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.core.management.base import CommandError
 from django.test import Client
+from django.utils import timezone
 
 from leadflow.access.models import ApiKey, Role, Team, User
 from leadflow.access.services import team_create
+from leadflow.capture.models import Submission, SubmissionStatus
 
 Run = Callable[..., str]
 
@@ -159,3 +162,16 @@ def test_user_create_bad_input_is_a_clear_command_error(run: Run, args: list[str
         run("user", "create", *args)
     assert list(User.objects.values_list("username", flat=True)) == ["taken"]
     assert list(Team.objects.values_list("name", flat=True)) == ["Existing"]
+
+
+def test_recover_runs_abandoned_submissions_and_leaves_recent_ones(run: Run) -> None:
+    old, recent = (
+        Submission.objects.create(payload={"email": f"{name}@example.com"}, received_at=timezone.now() - age)
+        for name, age in (("old", timedelta(minutes=10)), ("recent", timedelta(seconds=10)))
+    )
+
+    assert run("recover").strip() == f"Recovered 1 submission(s): {old.pk}."
+    assert Submission.objects.get(pk=old.pk).status == SubmissionStatus.PROCESSED
+    assert Submission.objects.get(pk=recent.pk).status == SubmissionStatus.RECEIVED
+    assert run("recover", "--older-than", "0").strip() == f"Recovered 1 submission(s): {recent.pk}."
+    assert run("recover").strip() == "Recovered 0 submission(s)."

@@ -126,6 +126,26 @@ def test_db_worker_runs_tasks_and_stops_cleanly_on_sigterm(migrated: dict[str, s
     assert "Traceback" not in log.read_text()
 
 
+ABANDON = (
+    "from datetime import timedelta; from django.utils import timezone; "
+    "from leadflow.capture.models import Submission; "
+    "print(Submission.objects.create(payload={'email': 'lost@example.com'}, "
+    "received_at=timezone.now() - timedelta(minutes=5)).pk)"
+)
+STATUS = (
+    "from leadflow.capture.models import Submission; s = Submission.objects.get(pk={id}); "
+    "print(s.status, s.outcome)"
+)
+
+
+def test_a_starting_worker_finishes_submissions_a_dead_process_left(migrated: dict[str, str]) -> None:
+    submission_id = django_eval(ABANDON, env=migrated)
+
+    leadflow("worker", "--batch", env=migrated, timeout=60)
+
+    assert django_eval(STATUS.format(id=submission_id), env=migrated) == "processed created"
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     if shutil.which("redis-server") is None:

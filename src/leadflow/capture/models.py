@@ -63,6 +63,17 @@ class Submission(models.Model):
         return f"Submission {self.pk} ({self.status})"
 
 
+class RecoveryChain(models.Model):
+    """Singleton (pk=1): the token of the running recovery task chain; a newer chain supersedes an older
+    one (every worker start begins a new chain)."""
+
+    chain = models.CharField(max_length=40)
+    started_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.chain
+
+
 from leadflow.capture.channel_models import (  # noqa: E402, F401  (forms and webhooks)
     FormPost,
     FormVariant,

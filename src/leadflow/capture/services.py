@@ -4,11 +4,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from leadflow.access.models import User
@@ -110,10 +111,62 @@ def _submission_for_key(key: str) -> CaptureResult | None:
     if earlier is None:
         return None
     if earlier.status == SubmissionStatus.RECEIVED:
-        if timezone.now() - earlier.received_at < STUCK_AFTER:
+        if not _stuck_claim(earlier, cutoff=timezone.now() - STUCK_AFTER):
             raise SubmissionInProgress(key)
-        (earlier,) = _process([earlier], actor=earlier.actor)
+        (earlier,) = _process([earlier], actor=earlier.actor, alert_owners=_alerts_owners(earlier))
     return CaptureResult(submission=earlier, replayed=True)
+
+
+def submissions_recover(*, stuck_after: timedelta = STUCK_AFTER, limit: int = 500) -> list[int]:
+    """Finishes submissions whose first attempt stopped after the raw save (a killed web worker, a lost
+    database connection): each still ``received`` after ``stuck_after`` runs through the flow now, its
+    trace saying so. An import's rows are finished as their import would (alerting owners or not). Returns
+    the ids taken; one that fails is quarantined with its reason, as in any capture."""
+    cutoff = timezone.now() - stuck_after
+    taken = []
+    stuck = _stuck(cutoff).select_related("actor", "import_run").order_by("received_at")
+    for submission in stuck[:limit]:
+        if not _stuck_claim(submission, cutoff=cutoff):
+            continue
+        taken.append(submission.pk)
+        waited = (timezone.now() - submission.received_at).total_seconds()
+        submission.trace = [
+            *submission.trace,
+            {
+                "step": "recover",
+                "status": "ok",
+                "summary": f"Still unprocessed {waited:.0f} s after it was saved (its first attempt "
+                "stopped before finishing); run through the flow again.",
+            },
+        ]
+        try:
+            _process([submission], actor=submission.actor, alert_owners=_alerts_owners(submission))
+        except Exception:
+            logger.exception("Recovering submission %s failed; it is quarantined", submission.pk)
+    return taken
+
+
+def _alerts_owners(submission: Submission) -> bool:
+    return submission.import_run.alert_owners if submission.import_run else True
+
+
+def _stuck(cutoff: datetime) -> QuerySet[Submission]:
+    """Unprocessed since before ``cutoff``, and not taken by a recovery since then."""
+    return Submission.objects.filter(status=SubmissionStatus.RECEIVED, received_at__lt=cutoff).filter(
+        Q(processed_at__isnull=True) | Q(processed_at__lt=cutoff)
+    )
+
+
+def _stuck_claim(submission: Submission, *, cutoff: datetime) -> bool:
+    """Takes a stuck submission for one recovery, which stamps ``processed_at`` as its lease (the flow
+    sets it again when it commits): another recovery (a second worker, the client's retry) finds it taken.
+    The attempt count goes up by the attempt that died."""
+    now = timezone.now()
+    claimed = _stuck(cutoff).filter(pk=submission.pk).update(attempts=F("attempts") + 1, processed_at=now)
+    if claimed:
+        submission.attempts += 1
+        submission.processed_at = now
+    return claimed == 1
 
 
 def _persist_note(start: float, count: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Background work of the file channels: running an import, polling IMAP mailboxes."""
+"""Background work of the capture app: running an import, polling IMAP mailboxes, recovering submissions."""
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -8,7 +9,8 @@ from django_tasks import task
 
 from leadflow.capture.email_intake import route_poll
 from leadflow.capture.imports import import_execute
-from leadflow.capture.models import InboundRoute
+from leadflow.capture.models import InboundRoute, RecoveryChain
+from leadflow.capture.services import submissions_recover
 
 
 @task()
@@ -30,3 +32,24 @@ def inbound_poll_task(route_id: int, chain: str = "") -> None:
     if chain and active and inbound_poll_task.get_backend().supports_defer:
         run_after = timezone.now() + timedelta(seconds=settings.LEADFLOW_IMAP_POLL_SECONDS)
         inbound_poll_task.using(run_after=run_after).enqueue(route_id, chain)
+
+
+@task()
+def submissions_recover_task(chain: str) -> None:
+    """Every LEADFLOW_RECOVER_SECONDS: finishes the submissions a dead process left unprocessed, then
+    schedules itself again while it is the current chain."""
+    if not RecoveryChain.objects.filter(pk=1, chain=chain).exists():
+        return
+    submissions_recover()
+    if submissions_recover_task.get_backend().supports_defer:
+        run_after = timezone.now() + timedelta(seconds=settings.LEADFLOW_RECOVER_SECONDS)
+        submissions_recover_task.using(run_after=run_after).enqueue(chain)
+
+
+def recovery_start() -> None:
+    """Starts a new recovery chain; the running one ends at its next run (the worker calls this on start)."""
+    if not submissions_recover_task.get_backend().supports_defer:
+        return
+    chain = uuid.uuid4().hex
+    RecoveryChain.objects.update_or_create(pk=1, defaults={"chain": chain, "started_at": timezone.now()})
+    submissions_recover_task.enqueue(chain)

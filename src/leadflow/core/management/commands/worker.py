@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
 from django_tasks_db.management.commands.db_worker import valid_interval, valid_max_tasks
 
 
@@ -40,6 +41,9 @@ class Command(BaseCommand):
         **options: Any,
     ) -> None:
         queues = queue_name.split(",") if queue_name else settings.TASKS["default"].get("QUEUES", ["default"])
+        if settings.TASK_BACKEND != "immediate":
+            for startup in settings.LEADFLOW_WORKER_STARTUP:
+                import_string(startup)()
         if settings.TASK_BACKEND == "rq":
             call_command(
                 "rqworker",
