@@ -314,8 +314,7 @@ class IntakeFlow:
                     for group in groups
                     if group.lead is not None
                     for kind, value in group.new_identities
-                ],
-                ids=False,
+                ]
             )
             changed_existing = [g.lead for g in groups if g.lead is not None and g.lead.pk not in new_ids]
             update_fields = {
@@ -479,8 +478,8 @@ class IntakeFlow:
         new_ids = {lead.pk for lead in self.new_leads}
         bulk_insert(self.new_leads, auto_now=False)
         bulk_update_fast([lead for lead in leads if lead.pk not in new_ids], FLUSH_FIELDS)
-        bulk_insert(self.activities, ids=False)
-        bulk_insert(self.transitions, ids=False)
+        bulk_insert(self.activities)
+        bulk_insert(self.transitions)
         for item in items:
             item.submission.status = SubmissionStatus.PROCESSED
             item.submission.errors = {}

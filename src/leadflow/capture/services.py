@@ -17,7 +17,7 @@ from leadflow.capture.intake import IntakeFlow, IntakeItem
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.core.collector import fewer_collections
 from leadflow.core.config import config_snapshot
-from leadflow.core.db import PlannerStatistics, bulk_insert, new_instance, pipelined
+from leadflow.core.db import PlannerStatistics, bulk_insert, new_instance
 from leadflow.hygiene.models import MatchKey
 from leadflow.hygiene.normalize import normalize_lead_fields
 from leadflow.leads.fields import STANDARD_FIELDS, CustomValueError, validate_custom_value
@@ -189,7 +189,7 @@ def _process(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         items = [IntakeItem(submission=s) for s in submissions]
         try:
-            with transaction.atomic(), config_snapshot(), pipelined():
+            with transaction.atomic(), config_snapshot():
                 IntakeFlow(actor=actor, alert_owners=alert_owners).run(items)
             return submissions
         except IntegrityError:

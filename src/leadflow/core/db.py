@@ -4,8 +4,7 @@ import functools
 import json
 import operator
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import orjson
@@ -22,8 +21,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
     """Saves `fields` of many rows with one UPDATE … FROM (VALUES …) per chunk.
 
     Django's bulk_update builds a CASE per field and row, which costs seconds per thousand rows;
-    this costs milliseconds. Works on SQLite ≥ 3.33 and PostgreSQL. Returns the rows updated (in a
-    ``pipelined`` block, the rows sent: their count is not waited for).
+    this costs milliseconds. Works on SQLite ≥ 3.33 and PostgreSQL.
     """
     if not objs:
         return 0
@@ -41,8 +39,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    pipelining = _pipeline.get() is not None
-    if postgres and len(objs) >= COPY_FROM_ROWS and not pipelining:
+    if postgres and len(objs) >= COPY_FROM_ROWS:
         return _update_by_copy(connection, objs, columns)
 
     def value_ref(index: int, field: models.Field[Any, Any]) -> str:
@@ -67,7 +64,7 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
                 f"WHERE {table}.{quote(pk.column)} = {pk_ref}",
                 params,
             )
-            updated += len(chunk) if pipelining else cursor.rowcount
+            updated += cursor.rowcount
     return updated
 
 
@@ -191,12 +188,11 @@ def new_instance(model: type[M], /, **values: Any) -> M:
     return obj
 
 
-def bulk_insert(objs: Sequence[M], *, auto_now: bool = True, ids: bool = True) -> list[M]:
+def bulk_insert(objs: Sequence[M], *, auto_now: bool = True) -> list[M]:
     """Inserts many new rows of one model with auto-incremented keys, like bulk_create without its
     per-statement query building. Rows without a key get one; rows whose keys were taken with
     ``ids_reserve`` are written with them. ``auto_now=False`` keeps the times the rows carry instead of
-    stamping auto_now fields (the intake flow's time is a new lead's version). ``ids=False``: the new keys
-    are not read back (the rows keep ``pk`` None), so in a ``pipelined`` block the write waits for nothing.
+    stamping auto_now fields (the intake flow's time is a new lead's version).
 
     A small batch is one ``INSERT … VALUES`` (a prepared statement on PostgreSQL: captures insert one row
     at a time). On PostgreSQL a large batch takes its ids from the table's sequence in one query and is
@@ -216,8 +212,8 @@ def bulk_insert(objs: Sequence[M], *, auto_now: bool = True, ids: bool = True) -
         obj._prepare_related_fields_for_save(operation_name="bulk_insert")  # type: ignore[attr-defined]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS or _pipeline.get() is not None:
-        return _insert_values(connection, objs, table, keyed=bool(keyed), auto_now=auto_now, ids=ids)
+    if connection.vendor != "postgresql" or len(objs) < COPY_FROM_ROWS:
+        return _insert_values(connection, objs, table, keyed=bool(keyed), auto_now=auto_now)
     if not keyed:
         for obj, new_id in zip(objs, ids_reserve(model, len(objs)), strict=True):
             setattr(obj, pk.attname, new_id)
@@ -265,9 +261,7 @@ def ids_reserve(model: type[models.Model], count: int) -> list[int]:
 INSERT_CHUNK = 300
 
 
-def _insert_values(
-    connection: Any, objs: Sequence[M], table: str, *, keyed: bool, auto_now: bool, ids: bool
-) -> list[M]:
+def _insert_values(connection: Any, objs: Sequence[M], table: str, *, keyed: bool, auto_now: bool) -> list[M]:
     meta = objs[0]._meta
     pk = meta.pk
     assert pk is not None
@@ -275,7 +269,7 @@ def _insert_values(
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    returning = "" if keyed or not ids else f" RETURNING {quote(pk.column)}"
+    returning = "" if keyed else f" RETURNING {quote(pk.column)}"
     with hot_cursor(connection.alias) as cursor:
         for start in range(0, len(objs), INSERT_CHUNK):
             chunk = objs[start : start + INSERT_CHUNK]
@@ -284,11 +278,8 @@ def _insert_values(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}{returning}", params
             )
             # Both databases return the rows of a multi-row VALUES in its order.
-            if keyed or not ids:
-                new_ids = [obj.pk for obj in chunk]
-            else:
-                new_ids = [new_id for (new_id,) in cursor.fetchall()]
-            for obj, new_id in zip(chunk, new_ids, strict=True):
+            ids = [obj.pk for obj in chunk] if keyed else [new_id for (new_id,) in cursor.fetchall()]
+            for obj, new_id in zip(chunk, ids, strict=True):
                 _saved(obj, new_id, connection.alias)
     return list(objs)
 
@@ -350,88 +341,10 @@ def hot_cursor(alias: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
 class _PreparedCursor(psycopg.Cursor[Any]):
     """Server-side binding, and every statement prepared."""
 
-    @property
-    def rowcount(self) -> int:
-        _pipeline_wait()
-        return super().rowcount
-
     def execute(
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
     ) -> Any:
         return super().execute(query, params, prepare=True, binary=binary)
-
-
-# The running `pipelined` block's pipeline, and the connection it belongs to.
-_pipeline: ContextVar[tuple[psycopg.Pipeline, Any] | None] = ContextVar("leadflow_pipeline", default=None)
-
-
-@contextmanager
-def pipelined(alias: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
-    """On PostgreSQL, runs the block's statements in psycopg's pipeline mode: a statement whose result is
-    not read (most writes) travels to the server with the next one that is read, so the block waits for
-    the server once per read instead of once per statement.
-
-    Where code looks at a result, it waits for it, so the ORM behaves as without a pipeline: reading a
-    cursor's ``rowcount`` (``Model.save``) and opening or releasing a savepoint (``atomic`` blocks that
-    catch an IntegrityError, as ``get_or_create`` does) wait first. COPY cannot run in a pipeline: bulk
-    writes use ``INSERT … VALUES`` inside one. Any other write's error surfaces at the next wait or when
-    the block ends, as Django's exception; use it inside the transaction. Elsewhere, and nested, it does
-    nothing.
-    """
-    connection = connections[alias]
-    if connection.vendor != "postgresql" or _pipeline.get() is not None:
-        yield
-        return
-    connection.ensure_connection()
-    raw = connection.connection
-    factory = raw.cursor_factory
-    raw.cursor_factory = _rowcount_waits(factory)
-    try:
-        with (
-            connection.wrap_database_errors,
-            raw.pipeline() as pipeline,
-            connection.execute_wrapper(_savepoints_wait),
-        ):
-            token = _pipeline.set((pipeline, connection))
-            try:
-                yield
-            finally:
-                _pipeline.reset(token)
-    finally:
-        raw.cursor_factory = factory
-
-
-def _pipeline_wait() -> None:
-    """Waits for the results sent so far; a failed statement's error is raised now, as Django's."""
-    running = _pipeline.get()
-    if running is not None:
-        pipeline, connection = running
-        with connection.wrap_database_errors:
-            pipeline.sync()
-
-
-def _savepoints_wait(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-    if sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
-        _pipeline_wait()
-    elif sql.startswith("ROLLBACK TO SAVEPOINT") and (running := _pipeline.get()) is not None:
-        # After an error the server skips every statement up to the next sync: sync first. What else
-        # failed belongs to the block being rolled back.
-        with suppress(psycopg.Error):
-            running[0].sync()
-    return execute(sql, params, many, context)
-
-
-@functools.cache
-def _rowcount_waits(factory: type[psycopg.Cursor[Any]]) -> type[psycopg.Cursor[Any]]:
-    """The connection's cursor class, with a ``rowcount`` that waits for its statement's result."""
-
-    class RowcountWaits(factory):  # type: ignore[valid-type, misc]
-        @property
-        def rowcount(self) -> int:
-            _pipeline_wait()
-            return int(super().rowcount)
-
-    return RowcountWaits
 
 
 def json_read(value: Any) -> Any:

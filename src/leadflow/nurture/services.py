@@ -107,7 +107,7 @@ def leads_schedule_follow_ups(
             )
         else:
             outcomes[lead.pk] = StepOutcome(summary="No follow-up: the lead was not newly assigned.")
-    bulk_insert(tasks, ids=False)
+    bulk_insert(tasks)
     leads_changed(lead_ids=[lead.pk for lead in leads], form_submitted=channel == "form")
     return outcomes
 
