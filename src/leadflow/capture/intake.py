@@ -26,7 +26,7 @@ from django.utils import timezone
 from leadflow.access.models import User
 from leadflow.capture.models import Outcome, Submission, SubmissionStatus
 from leadflow.capture.parse import ParsedSubmission, parse_submission
-from leadflow.core.db import bulk_insert, bulk_update_fast, ids_reserve, new_instance
+from leadflow.core.db import bulk_insert, bulk_update_fast, ids_reserve, new_instance, rows_for_update
 from leadflow.hygiene import services as hygiene
 from leadflow.hygiene.matching import is_placeholder
 from leadflow.leads.fields import ATTRIBUTION_FIELDS, CustomFieldSpec
@@ -286,11 +286,7 @@ class IntakeFlow:
         with _timed() as elapsed:
             groups = list(dict.fromkeys(item.group for item in items if item.group is not None))
             existing_ids = [g.existing_id for g in groups if g.existing_id is not None]
-            existing = (
-                Lead.objects.select_for_update(of=("self",)).select_related("owner").in_bulk(existing_ids)
-                if existing_ids
-                else {}
-            )
+            existing = rows_for_update(Lead, existing_ids, related="owner")
             new_leads = []
             for group in groups:
                 if group.existing_id is not None:

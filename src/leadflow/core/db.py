@@ -34,13 +34,31 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
         field = meta.get_field(name)
         assert isinstance(field, models.Field), f"{name} is not a concrete field"
         columns.append(field)
-    pk = meta.pk
+    if connection.vendor == "postgresql" and len(objs) >= COPY_FROM_ROWS:
+        return _update_by_copy(connection, objs, columns)
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), UPDATE_CHUNK):
+            chunk = objs[start : start + UPDATE_CHUNK]
+            params: list[Any] = []
+            for obj in chunk:
+                params.append(obj.pk)
+                params.extend(_db_values(obj, columns, connection, add=False))
+            cursor.execute(_update_sql(model, tuple(columns), len(chunk), alias), params)
+            updated += cursor.rowcount
+    return updated
+
+
+@functools.lru_cache(maxsize=512)
+def _update_sql(
+    model: type[models.Model], columns: tuple[models.Field[Any, Any], ...], rows: int, alias: str
+) -> str:
+    connection = connections[alias]
+    pk = model._meta.pk
     assert pk is not None
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    if postgres and len(objs) >= COPY_FROM_ROWS:
-        return _update_by_copy(connection, objs, columns)
+    table = quote(model._meta.db_table)
 
     def value_ref(index: int, field: models.Field[Any, Any]) -> str:
         ref = f"v.column{index}"
@@ -49,23 +67,11 @@ def bulk_update_fast(objs: Sequence[models.Model], fields: Sequence[str]) -> int
     assignments = ", ".join(
         f"{quote(field.column)} = {value_ref(i + 2, field)}" for i, field in enumerate(columns)
     )
-    updated = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), UPDATE_CHUNK):
-            chunk = objs[start : start + UPDATE_CHUNK]
-            row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
-            params: list[Any] = []
-            for obj in chunk:
-                params.append(obj.pk)
-                params.extend(_db_values(obj, columns, connection, add=False))
-            pk_ref = value_ref(1, pk)
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(chunk))}) AS v "
-                f"WHERE {table}.{quote(pk.column)} = {pk_ref}",
-                params,
-            )
-            updated += cursor.rowcount
-    return updated
+    row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    return (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) AS v "
+        f"WHERE {table}.{quote(pk.column)} = {value_ref(1, pk)}"
+    )
 
 
 # From this many rows on, PostgreSQL writes go through COPY (psycopg adapts the values in C, and
@@ -345,6 +351,86 @@ class _PreparedCursor(psycopg.Cursor[Any]):
         self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
     ) -> Any:
         return super().execute(query, params, prepare=True, binary=binary)
+
+
+def rows_for_update(
+    model: type[M], ids: Sequence[Any], *, related: str | None = None, alias: str = DEFAULT_DB_ALIAS
+) -> dict[Any, M]:
+    """``model``'s rows with these ids by id, locked for the transaction (``FOR UPDATE OF`` the table on
+    PostgreSQL; SQLite's write transaction already holds the database), with the ``related`` foreign key's
+    row loaded too: what ``select_for_update(of=("self",)).select_related(related).in_bulk(ids)`` returns,
+    from one prepared statement instead of a query compiled per call."""
+    if not ids:
+        return {}
+    connection = connections[alias]
+    sql, plans = _rows_plan(model, related, alias)
+    test, params = in_values(ids, alias)
+    with hot_cursor(alias) as cursor:
+        cursor.execute(sql.format(test=test), params)
+        rows = cursor.fetchall()
+    found: dict[Any, M] = {}
+    for row in rows:
+        objs: list[models.Model | None] = []
+        for row_model, start, count, pk_index, converted in plans:
+            values = list(row[start : start + count])
+            if values[pk_index] is None:  # no related row
+                objs.append(None)
+                continue
+            for index, col, converters in converted:
+                for convert in converters:
+                    values[index] = convert(values[index], col, connection)
+            objs.append(row_model.from_db(alias, (), values))  # every column: the names are not needed
+        obj = objs[0]
+        assert isinstance(obj, model)
+        if related is not None:
+            model._meta.get_field(related).set_cached_value(obj, objs[1])  # type: ignore[union-attr]
+        found[obj.pk] = obj
+    return found
+
+
+# Per model in a row: the model, where its columns start, how many, its key's index, the converted columns.
+_RowsPlan = tuple[type[models.Model], int, int, int, list[tuple[int, Any, list[Any]]]]
+
+
+@functools.cache
+def _rows_plan(model: type[models.Model], related: str | None, alias: str) -> tuple[str, list[_RowsPlan]]:
+    """The SELECT (with ``{test}`` for the id list) and, per model in the row, its columns' place and the
+    converters Django's compiler would apply to them (JSON text, SQLite's dates, decimals …)."""
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    pairs: list[tuple[type[models.Model], str]] = [(model, "t")]
+    join = ""
+    if related is not None:
+        field = model._meta.get_field(related)
+        assert isinstance(field, models.ForeignKey)
+        target = field.related_model
+        assert isinstance(target, type) and target._meta.pk is not None
+        pairs.append((target, "r"))
+        join = (
+            f" LEFT JOIN {quote(target._meta.db_table)} r"
+            f" ON r.{quote(target._meta.pk.column)} = t.{quote(field.column)}"
+        )
+    columns: list[str] = []
+    plans: list[_RowsPlan] = []
+    for row_model, table_alias in pairs:
+        fields = [f for f in row_model._meta.concrete_fields if f.column]
+        converted = []
+        for index, field in enumerate(fields):
+            col = field.get_col(row_model._meta.db_table)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if converters:
+                converted.append((index, col, converters))
+        pk_index = fields.index(row_model._meta.pk)
+        plans.append((row_model, len(columns), len(fields), pk_index, converted))
+        columns.extend(f"{table_alias}.{quote(f.column)}" for f in fields)
+    pk = model._meta.pk
+    assert pk is not None
+    lock = " FOR UPDATE OF t" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)} t{join}"
+        f" WHERE t.{quote(pk.column)} {{test}}{lock}"
+    )
+    return sql, plans
 
 
 def json_read(value: Any) -> Any:

@@ -129,7 +129,9 @@ def _index(leads: list[Lead], created: set[int], *, link: bool) -> dict[int, str
     if not leads:
         return {}
     if stale := [lead.pk for lead in leads if lead.pk not in created]:
-        MatchKey.objects.filter(lead_id__in=stale).delete()
+        test, params = in_values(stale)
+        with hot_cursor() as cursor:
+            cursor.execute(f"DELETE FROM hygiene_matchkey WHERE lead_id {test}", params)
     keys = [(lead.pk, key[:300]) for lead in leads for key in _rule_keys(lead_record(lead))]
     unlinked = _unlinked(leads, created) if link else []
     domains = {
@@ -147,7 +149,10 @@ def _index(leads: list[Lead], created: set[int], *, link: bool) -> dict[int, str
 
 def _unlinked(leads: list[Lead], created: set[int]) -> list[Lead]:
     if earlier := [lead.pk for lead in leads if lead.pk not in created]:
-        linked = set(AccountLead.objects.filter(lead__in=earlier).values_list("lead_id", flat=True))
+        test, params = in_values(earlier)
+        with hot_cursor() as cursor:
+            cursor.execute(f"SELECT lead_id FROM pipeline_accountlead WHERE lead_id {test}", params)
+            linked = {lead_id for (lead_id,) in cursor.fetchall()}
         return [lead for lead in leads if lead.pk not in linked]
     return leads
 
