@@ -8,6 +8,8 @@ from leadflow.access.models import Team
 from leadflow.capture.intake import STEPS
 from leadflow.capture.models import Submission, SubmissionStatus
 from leadflow.capture.services import LeadValidationError, lead_capture, lead_update, submission_replay
+from leadflow.hygiene.models import MatchKey
+from leadflow.hygiene.services import account_save
 from leadflow.leads.models import (
     Activity,
     ActivityKind,
@@ -19,6 +21,7 @@ from leadflow.leads.models import (
     Task,
     Touch,
 )
+from leadflow.pipeline.models import AccountLead
 
 pytestmark = pytest.mark.django_db
 
@@ -255,3 +258,27 @@ def test_source_named_in_payload_scopes_external_ids_and_matches_case_insensitiv
     assert Lead.objects.count() == 2
     assert sorted(Source.objects.values_list("name", flat=True)) == ["Meta", "Website"]
     assert lead_capture(payload={"external_id": "9", "source": "website"}).created is False
+
+
+def test_an_update_replaces_the_leads_blocking_keys_and_keeps_its_account_link(sales_team: Team) -> None:
+    account = account_save(name="Engines", domain="engines.example")
+    first = lead_capture(
+        payload={
+            "email": "ada@engines.example",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "company": "Engines",
+        }
+    )
+    lead = first.lead
+    assert lead is not None
+    before = set(MatchKey.objects.filter(lead=lead).values_list("key", flat=True))
+    links = list(AccountLead.objects.filter(lead=lead).values_list("account_id", flat=True))
+
+    lead_capture(payload={"email": "ada@engines.example", "last_name": "Byron", "city": "London"})
+
+    after = set(MatchKey.objects.filter(lead=lead).values_list("key", flat=True))
+    assert after and after != before
+    assert not any("lovelace" in key.lower() for key in after)
+    assert list(AccountLead.objects.filter(lead=lead).values_list("account_id", flat=True)) == links
+    assert links == [account.pk]
