@@ -55,3 +55,6 @@ def test_enqueue_all_writes_one_row_per_call_with_its_time() -> None:
     assert rows["sla_check"].args_kwargs == {"args": [7], "kwargs": {}}
     assert {row.status for row in rows.values()} == {"READY"}
     assert DBTaskResult.objects.ready().count() == 2  # the reminder waits for its time
+    assert len({row.pk for row in rows.values()}) == 3 and all(row.enqueued_at for row in rows.values())
+    result = email_domains_check.get_result(str(rows["email_domains_check"].pk))
+    assert result.status.name == "READY" and result.args == [["a.example"]]

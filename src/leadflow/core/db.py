@@ -195,9 +195,9 @@ def new_instance(model: type[M], /, **values: Any) -> M:
 
 
 def bulk_insert(objs: Sequence[M], *, auto_now: bool = True) -> list[M]:
-    """Inserts many new rows of one model with auto-incremented keys, like bulk_create without its
-    per-statement query building. Rows without a key get one; rows whose keys were taken with
-    ``ids_reserve`` are written with them. ``auto_now=False`` keeps the times the rows carry instead of
+    """Inserts many new rows of one model, like bulk_create without its per-statement query building. Rows
+    without an auto-incremented key get one; rows whose keys were taken with ``ids_reserve``, or that carry
+    their own (a UUID), are written with them. ``auto_now=False`` keeps the times the rows carry instead of
     stamping auto_now fields (the intake flow's time is a new lead's version).
 
     A small batch is one ``INSERT … VALUES`` (a prepared statement on PostgreSQL: captures insert one row
@@ -212,7 +212,8 @@ def bulk_insert(objs: Sequence[M], *, auto_now: bool = True) -> list[M]:
     pk = meta.pk
     assert pk is not None
     keyed = sum(obj.pk is not None for obj in objs)
-    if not isinstance(pk, models.AutoField | models.BigAutoField) or 0 < keyed < len(objs):
+    auto = isinstance(pk, models.AutoField | models.BigAutoField)
+    if 0 < keyed < len(objs) or (not auto and keyed < len(objs)):
         return model._default_manager.bulk_create(objs)
     for obj in objs:  # a related object saved after it was assigned gives its key now, as in bulk_create
         obj._prepare_related_fields_for_save(operation_name="bulk_insert")  # type: ignore[attr-defined]

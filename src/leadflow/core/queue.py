@@ -10,6 +10,8 @@ from django_tasks.utils import normalize_json
 from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from leadflow.core.db import bulk_insert, new_instance
+
 
 def enqueue_after_commit(enqueue: Callable[[], object], *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Runs ``enqueue`` (a callable that enqueues tasks) for the current transaction.
@@ -37,7 +39,8 @@ def enqueue_all(calls: Iterable[tuple[Task[Any, Any], Sequence[Any]]]) -> None:
             continue
         backend.validate_task(task)
         stored.append(
-            DBTaskResult(
+            new_instance(
+                DBTaskResult,
                 args_kwargs=normalize_json({"args": list(args), "kwargs": {}}),
                 priority=task.priority,
                 task_path=task.module_path,
@@ -46,4 +49,4 @@ def enqueue_all(calls: Iterable[tuple[Task[Any, Any], Sequence[Any]]]) -> None:
                 backend_name=backend.alias,
             )
         )
-    DBTaskResult.objects.bulk_create(stored)
+    bulk_insert(stored)
