@@ -176,6 +176,22 @@ def test_rq_worker_runs_tasks(migrated: dict[str, str], redis_url: str) -> None:
     assert django_eval(RESULT.format(id=task_id), env=env) == "SUCCESSFUL 5"
 
 
+DEFER = (
+    "import datetime as dt; from django.utils import timezone; from tests.cli.tasks import add; "
+    "print(add.using(run_after=timezone.now() + dt.timedelta(seconds=1)).enqueue(4, 5).id)"
+)
+
+
+def test_rq_worker_runs_deferred_tasks_once_due(migrated: dict[str, str], redis_url: str) -> None:
+    env = migrated | {"LEADFLOW_TASK_BACKEND": "rq", "REDIS_URL": redis_url}
+    task_id = django_eval(DEFER, env=env)
+    time.sleep(1.5)
+
+    leadflow("worker", "--batch", env=env, timeout=60)
+
+    assert django_eval(RESULT.format(id=task_id), env=env) == "SUCCESSFUL 9"
+
+
 def test_immediate_backend_needs_no_worker(child_env: dict[str, str]) -> None:
     result = leadflow("worker", env=child_env | {"LEADFLOW_TASK_BACKEND": "immediate"}, code=1)
     assert "no worker is needed" in result.stderr and "Traceback" not in result.stderr

@@ -50,6 +50,7 @@ class Command(BaseCommand):
                 *queues,
                 job_class="django_tasks_rq.Job",
                 burst=batch,
+                with_scheduler=True,  # deferred tasks (run_after) wait in RQ's scheduled registry until then
                 max_jobs=max_tasks,
                 verbosity=verbosity,
                 stdout=self.stdout,
