@@ -9,7 +9,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from leadflow.access.models import User
-from leadflow.core.db import rows_for_update
+from leadflow.core.db import rows_for_update, rows_matching
 from leadflow.leads.models import Lead
 
 pytestmark = pytest.mark.django_db
@@ -57,3 +57,17 @@ def test_without_a_related_row_the_foreign_key_loads_lazily(make_user: Callable[
     with transaction.atomic():
         (read,) = rows_for_update(Lead, [lead.pk]).values()
     assert read.owner_id == lead.owner_id and read.first_name == "Cy"
+
+
+def test_rows_matching_a_field_with_the_related_row(
+    make_user: Callable[..., User], django_assert_num_queries: Callable[..., object]
+) -> None:
+    rep = make_user("rep3")
+    a = Lead.objects.create(first_name="A", email="a@example.com", owner=rep)
+    Lead.objects.create(first_name="B", email="b@example.com")
+
+    with django_assert_num_queries(1):
+        (read,) = rows_matching(Lead, "email", ["a@example.com", "nobody@example.com"], related="owner")
+        assert read.owner == rep
+    assert model_to_dict(read) == model_to_dict(Lead.objects.get(pk=a.pk))
+    assert rows_matching(Lead, "email", []) == []

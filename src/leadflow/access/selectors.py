@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from leadflow.access.models import ApiKey, Role, Team, User
 from leadflow.access.services import hash_api_key
+from leadflow.core.db import rows_matching
 
 # A key's last-used time is refreshed at most this often, so busy keys cost no write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -14,11 +15,8 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """The live key matching a presented secret, touching its last-used time."""
-    api_key = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=hash_api_key(secret), revoked_at__isnull=True)
-        .first()
-    )
+    keys = rows_matching(ApiKey, "key_hash", [hash_api_key(secret)], related="user")
+    api_key = next((key for key in keys if key.revoked_at is None), None)
     now = timezone.now()
     if api_key is not None and (
         api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION
